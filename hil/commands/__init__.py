@@ -1,0 +1,1 @@
+"""`hil` command groups: one module per group, each with register(subparsers)."""

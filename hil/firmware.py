@@ -1,0 +1,196 @@
+"""Firmware profiles: what a firmware build is expected to do, as data (rigs/firmware/NAME.toml).
+
+A profile is read by the suites (what to expect: accepted kmodel versions, exact error texts,
+the band the memory threshold must land in) and by the simulated board (the optional [sim]
+table: how the simulated build behaves). For a healthy simulated build the two agree; the
+deliberately regressed profile keeps the healthy expectations but a worse [sim] table, so the
+suites can prove they catch the regression.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hil.errors import FirmwareProfileError
+from hil.tomlcheck import Table, load_toml
+
+FAMILIES = ("maixpy",)
+
+
+@dataclass(frozen=True)
+class KpuSpec:
+    load_versions: tuple[int, ...]        # kmodel versions kpu.load(path|offset) accepts
+    v5_loader: str = ""                   # name of a v5 loader call the build has; "" = none
+    v4_needs_set_outputs: bool = True     # v4 models need kpu.set_outputs() before forward
+    max_models: int = 5                   # models loaded at once before ERR_MODELS_FULL
+
+
+@dataclass(frozen=True)
+class ErrorTexts:
+    """Exception texts exactly as the firmware prints them after the exception class name."""
+    model_addr: str       # kpu.load(offset) with offset <= 0
+    path_format: str      # path not ending .kmodel/.smodel/.emodel
+    version: str          # ERR_KMODEL_VERSION (also garbage at a flash offset)
+    body_size: str        # ERR_KMODEL_FORMAT
+    no_mem: str           # ERR_NO_MEM
+    first_layer: str      # v3 whose first layer is not a K210 conv
+    models_full: str      # too many models at once
+    missing_file: str     # OSError text for a missing file / absent SD card
+    set_outputs: str      # forward on a v4 model without set_outputs
+    read_file: str        # model shorter than its header says (truncated): code 2005, text UNCONFIRMED
+
+    def code_of(self, text: str) -> int | None:
+        """The numeric load-error code inside a text such as 'load error:2006, ...', if any."""
+        marker = "load error:"
+        i = text.find(marker)
+        if i < 0:
+            marker = "load_flash error:"
+            i = text.find(marker)
+        if i < 0:
+            return None
+        digits = ""
+        for ch in text[i + len(marker):]:
+            if not ch.isdigit():
+                break
+            digits += ch
+        return int(digits) if digits else None
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    gc_heap_default: int                   # bytes; Maix.utils.gc_heap_size() at first boot
+    gc_heap_configurable: bool             # utils.gc_heap_size(n) exists and takes effect on reboot
+    threshold_band: tuple[int, int]        # expected largest loadable v3 file, bytes (lo, hi)
+    leak_tolerance: int = 1024             # bytes per load/deinit cycle still counted as no leak
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """How the simulated build behaves. Ignored on real boards."""
+    image_size: int          # payload bytes of the simulator's firmware image (realistic .bin size)
+    runtime_ram: int         # bytes of the 6 MiB general SRAM the running image takes
+    boot_sys_alloc: int      # system heap the firmware allocates at boot (LCD, sensor buffers)
+    deinit_leak: int = 0     # bytes kpu.deinit fails to return (a regressed build leaks)
+    flash_id: str = "0xc8:0x17"
+
+
+@dataclass(frozen=True)
+class FirmwareProfile:
+    name: str
+    family: str
+    version: str             # as the banner prints it: "v0.6.2-75-g973361c0d"
+    build_date: str          # banner date: "2022-04-16"
+    release_file: str        # the released .bin name this profile describes
+    description: str
+    kpu: KpuSpec
+    errors: ErrorTexts
+    memory: MemorySpec
+    sim: SimSpec | None = None
+    path: Path | None = field(default=None, compare=False)
+
+    def accepts(self, version: int) -> bool:
+        return version in self.kpu.load_versions
+
+    @property
+    def banner(self) -> str:
+        """The MicroPython version line of the boot banner."""
+        return (f"MicroPython {self.version} on {self.build_date}; "
+                f"Sipeed_M1 with kendryte-k210")
+
+
+def _err(msg: str) -> FirmwareProfileError:
+    return FirmwareProfileError(msg)
+
+
+def parse_profile(path: Path) -> FirmwareProfile:
+    data = load_toml(path, _err)
+    top = Table(path, "", data, _err)
+    p = top.sub("profile")
+    name = p.take("name", str)
+    if name != path.stem:
+        raise p.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    family = p.take_choice("family", FAMILIES)
+    version = p.take("version", str)
+    build_date = p.take("build_date", str)
+    release_file = p.take("release_file", str)
+    description = p.take("description", str, "")
+    p.done()
+
+    k = top.sub("kpu")
+    versions = k.take_int_list("load_versions")
+    bad = [v for v in versions if v not in (3, 4, 5)]
+    if bad:
+        raise k.fail("load_versions", f"kmodel version {bad[0]} unknown (known: 3, 4, 5)")
+    kpu = KpuSpec(load_versions=versions,
+                  v5_loader=k.take("v5_loader", str, ""),
+                  v4_needs_set_outputs=k.take("v4_needs_set_outputs", bool, True),
+                  max_models=k.take("max_models", int, 5))
+    k.done()
+
+    e = top.sub("errors")
+    errors = ErrorTexts(**{f: e.take(f, str) for f in ErrorTexts.__dataclass_fields__})
+    e.done()
+
+    m = top.sub("memory")
+    band = m.take_int_list("threshold_band")
+    if len(band) != 2 or not 0 < band[0] <= band[1]:
+        raise m.fail("threshold_band", f"must be [low, high] bytes with 0 < low <= high, got {list(band)}")
+    memory = MemorySpec(gc_heap_default=m.take("gc_heap_default", int),
+                        gc_heap_configurable=m.take("gc_heap_configurable", bool),
+                        threshold_band=(band[0], band[1]),
+                        leak_tolerance=m.take("leak_tolerance", int, 1024))
+    m.done()
+
+    sim = None
+    s = top.sub("sim", required=False)
+    if s is not None:
+        sim = SimSpec(image_size=s.take("image_size", int),
+                      runtime_ram=s.take("runtime_ram", int),
+                      boot_sys_alloc=s.take("boot_sys_alloc", int),
+                      deinit_leak=s.take("deinit_leak", int, 0),
+                      flash_id=s.take("flash_id", str, "0xc8:0x17"))
+        s.done()
+    top.done()
+    return FirmwareProfile(name=name, family=family, version=version, build_date=build_date,
+                           release_file=release_file, description=description, kpu=kpu,
+                           errors=errors, memory=memory, sim=sim, path=path)
+
+
+def profile_dirs(extra: list[Path] | None = None) -> list[Path]:
+    """Where profiles are looked up, first match wins.
+
+    Explicit dirs, then $HIL_RIG_DIR/firmware, ./rigs/firmware, and the checkout's rigs/firmware
+    (so an editable install works from any directory).
+    """
+    dirs = list(extra or [])
+    if os.environ.get("HIL_RIG_DIR"):
+        dirs.append(Path(os.environ["HIL_RIG_DIR"]) / "firmware")
+    dirs.append(Path.cwd() / "rigs" / "firmware")
+    dirs.append(Path(__file__).resolve().parent.parent / "rigs" / "firmware")
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def available_profiles(extra: list[Path] | None = None) -> list[str]:
+    names: set[str] = set()
+    for d in profile_dirs(extra):
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.toml"))
+    return sorted(names)
+
+
+def load_profile(name_or_path: str | Path, extra: list[Path] | None = None) -> FirmwareProfile:
+    """Load a profile by name (searched in profile_dirs) or by path to a .toml file."""
+    text = str(name_or_path)
+    if text.endswith(".toml") or os.sep in text:
+        return parse_profile(Path(text))
+    for d in profile_dirs(extra):
+        candidate = d / f"{text}.toml"
+        if candidate.is_file():
+            return parse_profile(candidate)
+    known = ", ".join(available_profiles(extra)) or "none found"
+    raise FirmwareProfileError(f"firmware profile {text!r} not found (known: {known})")
