@@ -1,0 +1,324 @@
+"""Rig specs: one TOML file per rig (rigs/NAME.toml), read into frozen dataclasses.
+
+Everything is checked here, before any board is touched: unknown tables and keys, wrong
+types, bad port URLs, missing firmware images, unknown boards and firmware profiles, model
+offsets that overlap the firmware. Every problem is one RigConfigError line naming the file,
+the key and what is allowed.
+
+A simulated rig has a [sim] table and ``port = "sim"``: the real port (a pty or an RFC 2217
+URL) is only known once the simulator runs, so the board layer resolves it at run time.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from hil.boards import BOARDS, BoardSpec
+from hil.errors import FirmwareProfileError, RigConfigError
+from hil.firmware import FirmwareProfile, load_profile
+from hil.tomlcheck import Table, load_toml
+
+POWER_DRIVERS = ("none", "dtr-rts", "command", "uhubctl", "labgrid", "sim")
+SIM_PORT = "sim"
+URL_SCHEMES = ("rfc2217", "socket", "loop")
+PACES = ("line", "off")
+TRANSPORTS = ("pty", "rfc2217")
+FLASH_ALIGN = 4096
+# Keys each power driver takes besides "driver"; anything else in [power] is an error.
+POWER_KEYS = {
+    "none": (), "dtr-rts": (), "sim": (),
+    "command": ("on", "off", "cycle", "timeout", "off_time"),
+    "uhubctl": ("hub", "port", "uhubctl", "timeout", "off_time"),
+    "labgrid": ("place",),
+}
+
+
+@dataclass(frozen=True)
+class SerialSpec:
+    port: str                       # device path, rfc2217://host:port, socket://host:port or "sim"
+    baud: int = 115200
+    fast_baud: int = 0              # REPL baud for big transfers; 0 = never switch
+    isp_baud: int = 1_500_000       # baud the ISP flasher switches to after the greeting
+    boot_timeout: float = 10.0      # seconds from reset to the REPL prompt
+
+
+@dataclass(frozen=True)
+class PowerSpec:
+    driver: str
+    on: tuple[str, ...] = ()        # command driver: argv lists, never a shell line
+    off: tuple[str, ...] = ()
+    cycle: tuple[str, ...] = ()     # optional; without it a cycle is off, off_time, on
+    timeout: float = 30.0           # seconds a power command may take
+    off_time: float = 1.0           # seconds the board stays off in a cycle
+    hub: str = ""                   # uhubctl: hub location (-l), e.g. "1-1.4"
+    hub_port: int = 0               # uhubctl: port number on that hub (-p)
+    uhubctl: str = "uhubctl"        # uhubctl: executable name or path
+    place: str = ""                 # labgrid: place name
+
+
+@dataclass(frozen=True)
+class FirmwareSpec:
+    profile: str
+    image: Path | None = None       # build to flash before the run (absolute, resolved)
+    flash_image_once: bool = True   # skip flashing when this image was already flashed on the rig
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    sd: bool = True                 # an SD card is fitted (tests marked requires_sd need it)
+    model_offset: int = 0x300000
+    second_model_offset: int = 0x500000
+
+
+@dataclass(frozen=True)
+class SimRigSpec:
+    firmware: str                   # profile whose image the simulator flashes at start
+    sd: bool = True                 # whether the simulated card is inserted
+    pace: str = "line"              # "line": bytes take their wire time; "off": as fast as possible
+    seed: int = 0
+    transport: str = "pty"          # which simulator front end the link uses
+
+
+@dataclass(frozen=True)
+class LabgridSpec:
+    place: str
+    coordinator: str = ""
+
+
+@dataclass(frozen=True)
+class RigSpec:
+    name: str
+    board: BoardSpec
+    description: str
+    serial: SerialSpec
+    power: PowerSpec
+    firmware: FirmwareSpec
+    storage: StorageSpec
+    profile: FirmwareProfile = field(compare=False, repr=False)
+    sim: SimRigSpec | None = None
+    labgrid: LabgridSpec | None = None
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def is_sim(self) -> bool:
+        return self.sim is not None
+
+
+def _err(msg: str) -> RigConfigError:
+    return RigConfigError(msg)
+
+
+def check_port(t: Table, port: str, is_sim: bool) -> str:
+    """Validate serial.port's syntax (existence is the link's business, at open time)."""
+    if port == SIM_PORT:
+        if not is_sim:
+            raise t.fail("port", '"sim" is only for simulated rigs (add a [sim] table)')
+        return port
+    if is_sim:
+        raise t.fail("port", f'{port!r}: a simulated rig takes port = "sim" '
+                             "(the simulator chooses the real port at run time)")
+    if "://" in port:
+        parts = urlsplit(port)
+        if parts.scheme not in URL_SCHEMES:
+            raise t.fail("port", f"{port!r}: unsupported URL scheme {parts.scheme!r} "
+                                 f"(allowed: {', '.join(s + '://' for s in URL_SCHEMES)} or a device path)")
+        if parts.scheme != "loop":
+            try:
+                host, tcp_port = parts.hostname, parts.port
+            except ValueError:
+                host, tcp_port = None, None
+            if not host or not tcp_port:
+                raise t.fail("port", f"{port!r}: needs host and port, e.g. {parts.scheme}://127.0.0.1:7777")
+        return port
+    if port.upper().startswith("COM") and port[3:].isdigit():
+        return port  # Windows
+    if not port.startswith("/"):
+        raise t.fail("port", f"{port!r}: must be an absolute device path (/dev/ttyUSB0, "
+                             "/dev/serial/by-id/...), rfc2217://host:port or socket://host:port")
+    return port
+
+
+def _parse_power(top: Table, labgrid: LabgridSpec | None) -> PowerSpec:
+    p = top.sub("power")
+    driver = p.take_choice("driver", POWER_DRIVERS)
+    keys = POWER_KEYS[driver]
+    kw: dict = {"driver": driver}
+    if driver == "command":
+        for key in ("on", "off"):
+            value = p.take_str_list(key)
+            if not value:
+                raise p.fail(key, 'must be a non-empty argv list, e.g. ["relayctl", "3", "on"]')
+            kw[key] = value
+        kw["cycle"] = p.take_str_list("cycle", [])
+    elif driver == "uhubctl":
+        kw["hub"] = p.take("hub", str)
+        if not kw["hub"]:
+            raise p.fail("hub", 'must name the hub location uhubctl lists, e.g. "1-1.4"')
+        kw["hub_port"] = p.take("port", int)
+        if kw["hub_port"] <= 0:
+            raise p.fail("port", f"must be a hub port number >= 1, got {kw['hub_port']}")
+        kw["uhubctl"] = p.take("uhubctl", str, "uhubctl")
+    elif driver == "labgrid":
+        default = labgrid.place if labgrid else None
+        kw["place"] = p.take("place", str, default) if default else p.take("place", str)
+    if "timeout" in keys:
+        kw["timeout"] = p.take("timeout", float, 30.0)
+        if kw["timeout"] <= 0:
+            raise p.fail("timeout", "must be > 0 seconds")
+    if "off_time" in keys:
+        kw["off_time"] = p.take("off_time", float, 1.0)
+        if kw["off_time"] < 0:
+            raise p.fail("off_time", "must be >= 0 seconds")
+    p.done()
+    return PowerSpec(**kw)
+
+
+def _check_offset(t: Table, key: str, value: int, board: BoardSpec, fw_end: int) -> None:
+    if value <= 0 or value % FLASH_ALIGN:
+        raise t.fail(key, f"{value:#x} must be > 0 and a multiple of {FLASH_ALIGN:#x}")
+    if value >= board.flash_size:
+        raise t.fail(key, f"{value:#x} is past the end of the {board.name} flash ({board.flash_size:#x})")
+    if value < fw_end:
+        raise t.fail(key, f"{value:#x} overlaps the firmware image (0x0-{fw_end:#x})")
+
+
+def parse_rig(path: Path) -> RigSpec:
+    path = Path(path)
+    data = load_toml(path, _err)
+    top = Table(path, "", data, _err)
+
+    r = top.sub("rig")
+    name = r.take("name", str)
+    if name != path.stem:
+        raise r.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    board_name = r.take("board", str)
+    if board_name not in BOARDS:
+        raise r.fail("board", f"{board_name!r} is not one of: {', '.join(BOARDS)}")
+    board = BOARDS[board_name]
+    description = r.take("description", str, "")
+    r.done()
+
+    lg = top.sub("labgrid", required=False)
+    labgrid = None
+    if lg is not None:
+        labgrid = LabgridSpec(place=lg.take("place", str), coordinator=lg.take("coordinator", str, ""))
+        lg.done()
+
+    f = top.sub("firmware")
+    profile_name = f.take("profile", str)
+    try:
+        profile = load_profile(profile_name, [path.parent / "firmware"])
+    except FirmwareProfileError as exc:
+        raise f.fail("profile", str(exc)) from None
+    image_text = f.take("image", str, "")
+    image = None
+    if image_text:
+        image = (path.parent / os.path.expanduser(image_text)).resolve()
+        if not image.is_file():
+            raise f.fail("image", f"{image_text!r}: no such file ({image})")
+    firmware = FirmwareSpec(profile=profile_name, image=image,
+                            flash_image_once=f.take("flash_image_once", bool, True))
+    f.done()
+
+    s = top.sub("sim", required=False)
+    sim = None
+    sim_profile = None
+    if s is not None:
+        sim_fw = s.take("firmware", str, profile_name)
+        try:
+            sim_profile = load_profile(sim_fw, [path.parent / "firmware"])
+        except FirmwareProfileError as exc:
+            raise s.fail("firmware", str(exc)) from None
+        if sim_profile.sim is None:
+            raise s.fail("firmware", f"profile {sim_fw!r} has no [sim] table: the simulator cannot run it")
+        sim = SimRigSpec(firmware=sim_fw, sd=s.take("sd", bool, True),
+                         pace=s.take_choice("pace", PACES, "line"),
+                         seed=s.take("seed", int, 0),
+                         transport=s.take_choice("transport", TRANSPORTS, "pty"))
+        s.done()
+
+    ser = top.sub("serial")
+    port = ser.take("port", str, SIM_PORT) if sim else ser.take("port", str)
+    port = check_port(ser, port, sim is not None)
+    baud = ser.take("baud", int, 115200)
+    if baud <= 0:
+        raise ser.fail("baud", f"must be > 0, got {baud}")
+    fast = ser.take("fast_baud", int, 0)
+    if fast < 0 or (fast and fast <= baud):
+        raise ser.fail("fast_baud", f"{fast}: must be 0 (never switch) or above baud ({baud})")
+    isp_baud = ser.take("isp_baud", int, 1_500_000)
+    if isp_baud <= 0:
+        raise ser.fail("isp_baud", f"must be > 0, got {isp_baud}")
+    boot_timeout = ser.take("boot_timeout", float, 10.0)
+    if boot_timeout <= 0:
+        raise ser.fail("boot_timeout", "must be > 0 seconds")
+    ser.done()
+    serial = SerialSpec(port=port, baud=baud, fast_baud=fast, isp_baud=isp_baud,
+                        boot_timeout=boot_timeout)
+
+    power = _parse_power(top, labgrid)
+    if sim is not None:
+        if power.driver in ("command", "uhubctl", "labgrid"):
+            raise _err(f"{path}: power.driver: {power.driver!r} cannot drive a simulated rig "
+                       "(allowed: sim, none, dtr-rts)")
+        if power.driver == "dtr-rts" and sim.transport == "pty":
+            raise _err(f"{path}: power.driver: 'dtr-rts' needs sim.transport = \"rfc2217\" "
+                       "(a pty cannot carry DTR/RTS)")
+    elif power.driver == "sim":
+        raise _err(f"{path}: power.driver: 'sim' is only for simulated rigs (add a [sim] table)")
+
+    st = top.sub("storage", required=False)
+    if st is None:
+        storage = StorageSpec()
+    else:
+        fw_end = 0
+        if image is not None:
+            fw_end = image.stat().st_size
+        if sim_profile is not None and sim_profile.sim is not None:
+            fw_end = max(fw_end, sim_profile.sim.image_size + 5 + 32)  # kflash header + sha256
+        storage = StorageSpec(sd=st.take("sd", bool, True),
+                              model_offset=st.take("model_offset", int, 0x300000),
+                              second_model_offset=st.take("second_model_offset", int, 0x500000))
+        _check_offset(st, "model_offset", storage.model_offset, board, fw_end)
+        _check_offset(st, "second_model_offset", storage.second_model_offset, board, fw_end)
+        if storage.second_model_offset == storage.model_offset:
+            raise st.fail("second_model_offset", f"{storage.second_model_offset:#x} equals model_offset")
+        st.done()
+
+    top.done()
+    return RigSpec(name=name, board=board, description=description, serial=serial, power=power,
+                   firmware=firmware, storage=storage, profile=profile, sim=sim,
+                   labgrid=labgrid, path=path)
+
+
+def default_rig_dir() -> Path:
+    """./rigs, else $HIL_RIG_DIR, else the checkout's rigs/ (editable installs)."""
+    if os.environ.get("HIL_RIG_DIR"):
+        return Path(os.environ["HIL_RIG_DIR"])
+    here = Path.cwd() / "rigs"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "rigs"
+
+
+def rig_names(rig_dir: Path) -> list[str]:
+    return sorted(p.stem for p in Path(rig_dir).glob("*.toml")) if Path(rig_dir).is_dir() else []
+
+
+def rig_path(name_or_path: str | Path, rig_dir: Path | None = None) -> Path:
+    text = str(name_or_path)
+    if text.endswith(".toml") or os.sep in text:
+        return Path(text)
+    rig_dir = Path(rig_dir) if rig_dir is not None else default_rig_dir()
+    candidate = rig_dir / f"{text}.toml"
+    if not candidate.is_file():
+        known = ", ".join(rig_names(rig_dir)) or "none"
+        raise RigConfigError(f"rig {text!r} not found: no {candidate} (known rigs: {known})")
+    return candidate
+
+
+def load_rig(name_or_path: str | Path, rig_dir: Path | None = None) -> RigSpec:
+    """Load and validate a rig by name (rig_dir/NAME.toml) or by path."""
+    return parse_rig(rig_path(name_or_path, rig_dir))
