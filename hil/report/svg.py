@@ -1,0 +1,172 @@
+"""Inline SVG line charts of one measurement over nights, with its limit band. No dependencies.
+
+A chart is a string of SVG markup ready to paste into HTML. Values are drawn per night (x is the
+night's column, not wall time, so nights line up with the status grid above them).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+
+from hil.report.compare import human_value
+
+W, H = 460, 210
+LEFT, RIGHT, TOP, BOTTOM = 74, 12, 26, 44
+OK_COLOUR = "#1f6fb2"
+BAD_COLOUR = "#d43c3c"
+BAND_COLOUR = "#2e9e44"
+BROKEN_COLOUR = "#e8a317"
+
+
+@dataclass(frozen=True)
+class Point:
+    x_label: str                 # the night, e.g. "04-26"
+    value: float | None          # None: not measured that night
+    low: float | None = None
+    high: float | None = None
+    ok: bool | None = None
+    tip: str = ""                # tooltip text
+    broken: bool = False         # measured in a test the rig broke: drawn hollow, not trusted
+
+
+def axis_text(value: float, unit: str) -> str:
+    """Short tick label: 2252800 bytes -> '2.15 MiB', 0.05 s -> '50 ms'."""
+    v = abs(value)
+    sign = "-" if value < 0 else ""
+    if unit == "bytes":
+        if v >= 1024 ** 2:
+            return f"{sign}{v / 1024 ** 2:.3g} MiB"
+        if v >= 1024:
+            return f"{sign}{v / 1024:.3g} KiB"
+        return f"{sign}{v:.3g} B"
+    if unit == "s":
+        return f"{sign}{v * 1000:.3g} ms" if 0 < v < 1 else f"{sign}{v:.3g} s"
+    return f"{value:.4g}"
+
+
+def _nice_ticks(lo: float, hi: float, unit: str = "", n: int = 4) -> list[float]:
+    """Round tick values; bytes tick at round KiB/MiB amounts, not at round decimal ones."""
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    scale = 1.0
+    if unit == "bytes":
+        scale = 1024.0 ** 2 if span >= 1024 ** 2 / 2 or abs(hi) >= 1024 ** 2 * 4 else \
+            (1024.0 if span >= 512 else 1.0)
+    return [t * scale for t in _decimal_ticks(lo / scale, hi / scale, n)]
+
+
+def _decimal_ticks(lo: float, hi: float, n: int) -> list[float]:
+    span = hi - lo
+    raw = span / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    ticks = []
+    t = first
+    while t <= hi + step * 1e-9 and len(ticks) < 12:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks
+
+
+def _view(points: list[Point]) -> tuple[float, float]:
+    """The y range: the data with some air, stretched to show limits that are near the data."""
+    values = [p.value for p in points if p.value is not None]
+    lo, hi = min(values), max(values)
+    pad = max(hi - lo, abs(hi) * 0.05, 1e-9)
+    view_lo, view_hi = lo - pad * 0.5, hi + pad * 0.5
+    reach_lo, reach_hi = lo - 3 * pad, hi + 3 * pad
+    for p in points:
+        for limit in (p.low, p.high):
+            if limit is not None and reach_lo <= limit <= reach_hi:
+                view_lo, view_hi = min(view_lo, limit - pad * 0.2), max(view_hi, limit + pad * 0.2)
+    if lo >= 0 and view_lo < 0:
+        view_lo = 0.0 if lo - 0 < pad * 3 else view_lo
+    return view_lo, view_hi
+
+
+def line_chart(title: str, unit: str, points: list[Point], subtitle: str = "") -> str:
+    """One chart. Points with value None leave a gap in the line."""
+    if not any(p.value is not None for p in points):
+        return ""
+    lo, hi = _view(points)
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    n = len(points)
+    step = pw / max(n, 1)
+
+    def x(i: int) -> float:
+        return LEFT + step * (i + 0.5)
+
+    def y(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return TOP + ph * (1 - (v - lo) / (hi - lo if hi > lo else 1))
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">',
+           f'<title>{escape(title)}</title>',
+           f'<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>',
+           f'<text x="{LEFT}" y="15" font-size="12" font-weight="bold" fill="#222">'
+           f'{escape(title)}</text>']
+    if subtitle:
+        out.append(f'<text x="{W - RIGHT}" y="15" font-size="10" fill="#555" '
+                   f'text-anchor="end">{escape(subtitle)}</text>')
+    # Limit band per night: the allowed region in green, each limit as a dashed line.
+    for i, p in enumerate(points):
+        if p.low is None and p.high is None:
+            continue
+        top = y(p.high) if p.high is not None else TOP
+        bottom = y(p.low) if p.low is not None else TOP + ph
+        x0 = LEFT + step * i
+        out.append(f'<rect x="{x0:.1f}" y="{top:.1f}" width="{step:.1f}" '
+                   f'height="{max(bottom - top, 0):.1f}" fill="{BAND_COLOUR}" fill-opacity="0.12"/>')
+        for limit in (p.low, p.high):
+            if limit is not None and lo <= limit <= hi:
+                out.append(f'<line x1="{x0:.1f}" x2="{x0 + step:.1f}" y1="{y(limit):.1f}" '
+                           f'y2="{y(limit):.1f}" stroke="{BAND_COLOUR}" stroke-dasharray="4 3"/>')
+    # Axes and ticks.
+    out.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}" stroke="#888"/>')
+    out.append(f'<line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" y2="{TOP + ph}" stroke="#888"/>')
+    for t in _nice_ticks(lo, hi, unit):
+        ty = y(t)
+        out.append(f'<line x1="{LEFT - 4}" x2="{LEFT + pw}" y1="{ty:.1f}" y2="{ty:.1f}" '
+                   f'stroke="#e4e4e4"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{ty + 3:.1f}" font-size="10" fill="#444" '
+                   f'text-anchor="end">{escape(axis_text(t, unit))}</text>')
+    every = max(1, math.ceil(n / 10))
+    for i, p in enumerate(points):
+        if i % every == 0 or i == n - 1:
+            out.append(f'<text x="{x(i):.1f}" y="{TOP + ph + 14}" font-size="9" fill="#444" '
+                       f'text-anchor="middle">{escape(p.x_label)}</text>')
+    # The line, broken where a night has no value.
+    segment: list[str] = []
+    segments: list[list[str]] = []
+    for i, p in enumerate(points):
+        if p.value is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        segment.append(f"{x(i):.1f},{y(p.value):.1f}")
+    if segment:
+        segments.append(segment)
+    for seg in segments:
+        if len(seg) > 1:
+            out.append(f'<polyline points="{" ".join(seg)}" fill="none" stroke="{OK_COLOUR}" '
+                       f'stroke-width="1.8"/>')
+    for i, p in enumerate(points):
+        if p.value is None:
+            continue
+        tip = p.tip or f"{p.x_label}: {human_value(p.value, unit)} {unit}"
+        if p.broken:
+            paint = f'fill="#ffffff" stroke="{BROKEN_COLOUR}" stroke-width="2"'
+        else:
+            paint = f'fill="{BAD_COLOUR if p.ok is False else OK_COLOUR}"'
+        out.append(f'<circle cx="{x(i):.1f}" cy="{y(p.value):.1f}" r="3.6" {paint}>'
+                   f'<title>{escape(tip)}</title></circle>')
+    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 6}" font-size="9" fill="#666" '
+               f'text-anchor="middle">night (oldest left); green band = limits; '
+               f'red = out of limits; hollow = rig broken</text>')
+    out.append("</svg>")
+    return "".join(out)
