@@ -1,0 +1,170 @@
+"""The pty front end: a pseudo-terminal that looks like /dev/ttyUSB0, with a stable symlink.
+
+- openpty(); the slave is put in raw mode and its fd stays open here, so reads on the master
+  never fail with EIO while no client has the port open.
+- The client's baud rate is the slave's termios speed, which the master can read: we poll
+  ``tcgetattr(master)[5]`` every POLL_S and again right before each batch in either direction.
+- DTR/RTS cannot cross a pty (no TIOCM* on Linux ptys); clients that need them use the
+  LD_PRELOAD shim, whose datagrams arrive on modem.sock (hil.sim.frontends.modem).
+- Board output is written non-blocking. If no one drains the pty (no client), the kernel buffer
+  fills; then we wait up to STALL_S once and drop output until the pty is writable again, as a
+  USB-serial adapter drops what no open port reads.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import termios
+import threading
+import tty
+from pathlib import Path
+
+from hil.errors import SimError
+from hil.sim.pacing import BITS_PER_BYTE
+from hil.sim.uart import DEFAULT_BAUD, SerialLine
+
+POLL_S = 0.01
+STALL_S = 0.25
+READ_WINDOW_S = 0.005    # read about this much line time per pass, so baud polls stay frequent
+
+SPEEDS: dict[int, int] = {}
+for _name in dir(termios):
+    if _name.startswith("B") and _name[1:].isdigit():
+        SPEEDS[getattr(termios, _name)] = int(_name[1:])
+CODES = {baud: code for code, baud in SPEEDS.items()}
+
+
+class PtyFrontEnd:
+    name = "pty"
+
+    def __init__(self, line: SerialLine, link: Path | None) -> None:
+        self.line = line
+        self.link = Path(link) if link is not None else None
+        self.master, self.slave = os.openpty()
+        try:
+            tty.setraw(self.slave)
+            attrs = termios.tcgetattr(self.slave)
+            attrs[4] = attrs[5] = CODES[DEFAULT_BAUD]
+            termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
+            os.set_blocking(self.master, False)
+            self.device = os.ttyname(self.slave)
+            if self.link is not None:
+                self._make_link()
+        except BaseException:
+            os.close(self.master)
+            os.close(self.slave)
+            raise
+        self._baud = DEFAULT_BAUD
+        self._lock = threading.Lock()
+        self._io_lock = threading.Lock()   # no write may race the fds being closed
+        self._closed = False
+        self._stalled = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, name="sim-pty", daemon=True)
+
+    def _make_link(self) -> None:
+        link = self.link
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            raise SimError(f"pty link {link} exists and is not a symlink")
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}")
+            if tmp.is_symlink():
+                tmp.unlink()
+            os.symlink(self.device, tmp)
+            os.replace(tmp, link)
+        except OSError as exc:
+            raise SimError(f"cannot create pty link {link}: {exc.strerror}") from None
+
+    def start(self) -> None:
+        self.line.attach_frontend(self)
+        self._thread.start()
+
+    # -- FrontEnd -------------------------------------------------------------------------
+    def host_baud(self) -> int:
+        if self._closed:
+            return self._baud
+        try:
+            code = termios.tcgetattr(self.master)[5]
+        except (termios.error, OSError):
+            return self._baud
+        baud = SPEEDS.get(code, self._baud)
+        with self._lock:
+            changed = baud != self._baud
+            self._baud = baud
+        if changed:
+            self.line.note_host_baud(self.name, baud)
+        return baud
+
+    def send(self, data: bytes) -> None:
+        with self._io_lock:
+            if not self._closed:
+                self._send(memoryview(data))
+
+    def _send(self, view: memoryview) -> None:
+        while view and not self._stop.is_set():
+            try:
+                n = os.write(self.master, view)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    return
+                raise
+            if n:
+                self._stalled = False
+                view = view[n:]
+                continue
+            if self._stalled:
+                return  # nobody is reading: drop, like an adapter with no open port
+            _, writable, _ = select.select([], [self.master], [], STALL_S)
+            if not writable:
+                self._stalled = True
+                self.line.events.emit("tx-drop", source=self.name, bytes=len(view),
+                                      why="pty not drained (no client?)")
+                return
+
+    # -- reader ---------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            baud = self.host_baud()
+            try:
+                ready, _, _ = select.select([self.master], [], [], POLL_S)
+            except (OSError, ValueError):
+                return
+            if not ready:
+                continue
+            want = 65536 if not self.line.pace else max(16, int(baud / BITS_PER_BYTE * READ_WINDOW_S))
+            try:
+                data = os.read(self.master, want)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    self._stop.wait(POLL_S)
+                    continue
+                return
+            if data:
+                self.line.from_host(data, self)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.line.detach_frontend(self)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        if self.link is not None:
+            try:
+                if self.link.is_symlink() and os.readlink(self.link) == self.device:
+                    self.link.unlink()
+            except OSError:
+                pass
+        with self._io_lock:
+            self._closed = True
+            for fd in (self.master, self.slave):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
