@@ -1,0 +1,217 @@
+"""MicroPython raw REPL client (the framing of facts/maixpy.md, the flow of mpremote).
+
+Raw REPL: Ctrl-A gives ``raw REPL; CTRL-B to exit\\r\\n>``; code ends with Ctrl-D; the board
+answers ``OK``, the code's stdout, ``\\x04``, its stderr (a traceback), ``\\x04``, then ``>``.
+
+Raw-paste (``\\x05A\\x01``, MicroPython >= 1.14) is probed once per connection exactly as
+mpremote does: ``R\\x01`` = supported (flow-controlled windows), ``R\\x00`` = understood but
+refused, anything else = not understood. MaixPy v0.6.x is older than raw-paste: its raw REPL
+keeps ``\\x05A`` as input, treats ``\\x01`` as Ctrl-A and prints the banner again, so we wait for
+that banner and fall back to plain raw REPL (facts/maixpy.md; UNCONFIRMED on hardware).
+
+Plain raw REPL code goes out in 256-byte chunks like mpremote, but the pause between chunks is
+half a chunk's wire time at the link's baud (mpremote's fixed 10 ms at 115200): never slower
+than the line, and never more than twice its rate into the board's receive buffer.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import struct
+import time
+from dataclasses import dataclass
+
+from hil.console import Console
+from hil.errors import ReplError, ReplProtocolError
+
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+RAW_PROMPT = RAW_BANNER + b">"
+CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
+RAW_PASTE_PROBE = b"\x05A\x01"
+CHUNK = 256
+ENTER_TRIES = 3
+ENTER_TIMEOUT_S = 2.0
+TRACEBACK_TIMEOUT_S = 5.0
+
+_EXC_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?:: (.*))?$", re.S)
+
+
+def parse_traceback(stderr: bytes) -> ReplError:
+    """ReplError from a device traceback: class and message from its last non-blank line.
+
+    The message keeps its trailing spaces: MaixPy's kpu texts end in one and the firmware
+    profiles compare them exactly.
+    """
+    text = stderr.decode("utf-8", "replace").replace("\r\n", "\n")
+    lines = [line for line in text.split("\n") if line.strip()]
+    if not lines:
+        return ReplError("Error", "", text)
+    last = lines[-1]
+    m = _EXC_LINE.match(last.lstrip())
+    if m is None:
+        return ReplError("Error", last, text)
+    return ReplError(m.group(1), m.group(2) or "", text)
+
+
+@dataclass
+class ExecResult:
+    stdout: bytes
+    stderr: bytes
+
+
+class Repl:
+    """Raw REPL over a console. One instance per connection (it remembers raw-paste support)."""
+
+    def __init__(self, console: Console, chunk: int = CHUNK, use_raw_paste: bool = True) -> None:
+        self.console = console
+        self.chunk = chunk
+        self.in_raw = False
+        # None = not probed on this connection yet; False = plain raw REPL only.
+        self.raw_paste: bool | None = None if use_raw_paste else False
+        self.execs = 0
+
+    @property
+    def link(self):
+        return self.console.link
+
+    def note(self, text: str) -> None:
+        self.console.link.note(f"repl: {text}")
+
+    def forget(self) -> None:
+        """The board was reset or the link reopened: re-enter raw REPL before the next exec."""
+        self.in_raw = False
+
+    def reconnected(self) -> None:
+        """A new connection (or a different firmware): probe raw-paste again."""
+        self.in_raw = False
+        if self.raw_paste is not None:
+            self.raw_paste = None
+
+    # -- entering and leaving ----------------------------------------------------------------
+    def enter_raw(self, tries: int = ENTER_TRIES, timeout: float = ENTER_TIMEOUT_S) -> None:
+        """Interrupt whatever runs (Ctrl-C twice), then Ctrl-A until the raw REPL banner shows."""
+        for attempt in range(1, tries + 1):
+            self.console.write(b"\r" + CTRL_C + CTRL_C)
+            self.console.drain(quiet=0.1, limit=1.0)
+            self.console.write(b"\r" + CTRL_A)
+            if self.console.read_until(RAW_PROMPT, timeout, error=None):
+                self.in_raw = True
+                return
+            self.note(f"no raw REPL banner (try {attempt} of {tries})")
+        self.in_raw = False
+        raise self.console.error(ReplProtocolError,
+                                 f"no raw REPL banner after {tries} tries (Ctrl-C, Ctrl-A)", timeout)
+
+    def leave_raw(self) -> None:
+        """Ctrl-B: back to the friendly REPL (the board prints its banner and ``>>> ``)."""
+        self.console.write(CTRL_B)
+        self.in_raw = False
+
+    def ensure_raw(self) -> None:
+        if not self.in_raw:
+            self.enter_raw()
+
+    # -- sending code ------------------------------------------------------------------------
+    def _probe_raw_paste(self) -> bool:
+        self.console.write(RAW_PASTE_PROBE)
+        index = self.console.expect([re.escape(b"R\x00"), re.escape(b"R\x01"), re.escape(RAW_PROMPT)],
+                                    ENTER_TIMEOUT_S, what="waiting for the answer to the raw-paste probe")
+        self.raw_paste = index == 1
+        self.note("raw-paste " + ("supported" if self.raw_paste else
+                                  "refused (R\\x00)" if index == 0 else "not understood: plain raw REPL"))
+        return self.raw_paste
+
+    def _raw_paste_write(self, data: bytes) -> None:
+        head = self.console.read_exact(2, ENTER_TIMEOUT_S, what="waiting for the raw-paste window size")
+        window = struct.unpack("<H", head)[0]
+        remain = window
+        i = 0
+        while i < len(data):
+            while True:
+                flag = self.console.read(1, 0.0 if remain else 10.0)
+                if not flag:
+                    if remain:
+                        break
+                    raise self.console.error(ReplProtocolError, "raw-paste: no window credit from the board", 10.0)
+                if flag == b"\x01":
+                    remain += window
+                elif flag == CTRL_D:
+                    self.console.write(CTRL_D)   # the board ended the paste early (a syntax error)
+                    return
+                else:
+                    raise self.console.error(ReplProtocolError, f"raw-paste: unexpected byte {flag!r}")
+            piece = data[i:i + remain]
+            self.console.write(piece)
+            remain -= len(piece)
+            i += len(piece)
+        self.console.write(CTRL_D)
+        self.console.read_until(CTRL_D, 10.0, what="waiting for the board to acknowledge the end of raw-paste data")
+
+    def _plain_write(self, data: bytes) -> None:
+        pause = self.chunk * 10 / max(1, self.link.baud) / 2
+        for i in range(0, len(data), self.chunk):
+            self.console.write(data[i:i + self.chunk])
+            if i + self.chunk < len(data):
+                time.sleep(pause)
+        self.console.write(CTRL_D)
+        reply = self.console.read_exact(2, ENTER_TIMEOUT_S, what="waiting for OK after the code")
+        if reply != b"OK":
+            self.console.unread(reply)
+            raise self.console.error(ReplProtocolError, f"expected OK after the code, got {reply!r}")
+
+    def exec_start(self, code: str | bytes) -> None:
+        """Send code; returns once the board runs it. Follow with exec_finish()."""
+        data = code.encode("utf-8") if isinstance(code, str) else code
+        for attempt in (1, 2):
+            self.ensure_raw()
+            try:
+                if self.raw_paste is None:
+                    self._probe_raw_paste()
+                    if self.raw_paste:
+                        self._raw_paste_write(data)
+                        break
+                elif self.raw_paste:
+                    self.console.write(RAW_PASTE_PROBE)
+                    reply = self.console.read_exact(2, ENTER_TIMEOUT_S, what="waiting for raw-paste R\\x01")
+                    if reply != b"R\x01":
+                        raise self.console.error(ReplProtocolError, f"raw-paste refused mid-session ({reply!r})")
+                    self._raw_paste_write(data)
+                    break
+                self._plain_write(data)
+                break
+            except ReplProtocolError:
+                self.in_raw = False
+                if attempt == 2:
+                    raise
+                self.note("code not accepted; re-entering raw REPL and sending again")
+        self.in_raw = False   # until the closing prompt is seen
+        self.execs += 1
+
+    def exec_finish(self, timeout: float) -> ExecResult:
+        """Collect stdout and stderr of the running code, and the prompt after them."""
+        out = self.console.read_until(CTRL_D, timeout, what=f"waiting for the code to finish (timeout {timeout:g} s)")
+        err = self.console.read_until(CTRL_D, TRACEBACK_TIMEOUT_S, what="waiting for the end of the traceback")
+        if self.console.read_until(b">", 1.0, error=None):
+            self.in_raw = True
+        return ExecResult(out[:-1], err[:-1])
+
+    def exec_raw(self, code: str | bytes, timeout: float = 10.0) -> ExecResult:
+        self.exec_start(code)
+        return self.exec_finish(timeout)
+
+    def exec(self, code: str | bytes, timeout: float = 10.0) -> bytes:
+        """Run code on the board; its stdout. A device exception raises ReplError."""
+        result = self.exec_raw(code, timeout)
+        if result.stderr:
+            raise parse_traceback(result.stderr)
+        return result.stdout
+
+    def eval(self, expr: str, timeout: float = 10.0):
+        """Evaluate an expression on the board; its repr read back with ast.literal_eval."""
+        out = self.exec(f"print(repr({expr}))", timeout)
+        text = out.decode("utf-8", "replace").strip()
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise ReplProtocolError(f"eval({expr!r}) on {self.link.url}: the board printed {text[:200]!r}, "
+                                    "not a Python literal") from None
