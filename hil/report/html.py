@@ -8,7 +8,6 @@ over the nights with its limit band.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from datetime import datetime, timezone
 from html import escape
 
@@ -140,8 +139,8 @@ def _latest_summary(rig: str, runs: list[Run]) -> str:
              f"{escape(version)}; {escape(count_text)}"]
     cls = "summary"
     if len(runs) >= 2:
-        only = [_only_rig(r, rig) for r in runs[-2:]]
-        c = compare_runs(only[0], only[1], history=[_only_rig(r, rig) for r in runs[:-2]])
+        only = [r.only_rig(rig) for r in runs[-2:]]
+        c = compare_runs(only[0], only[1], history=[r.only_rig(rig) for r in runs[:-2]])
         cls += " bad" if c.regressions else " good"
         lines.append(f"<br><b>Against the night before</b>: {escape(summarize(c))}")
         for m in c.measurement_regressions():
@@ -150,11 +149,6 @@ def _latest_summary(rig: str, runs: list[Run]) -> str:
             for t in g.of("new_failure") + g.of("added_failing"):
                 lines.append(f"<br>&bull; new failure: {escape(t.nodeid)}")
     return f'<div class="{cls}">{"".join(lines)}</div>'
-
-
-def _only_rig(run: Run, rig: str) -> Run:
-    return replace(run, tests=tuple(t for t in run.tests if t.rig == rig),
-                   headers=tuple(h for h in run.headers if h.rig == rig), notes=())
 
 
 def render_html(runs: list[Run], *, title: str = "K210 HIL nightly", last: int = 30,

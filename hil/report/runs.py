@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -114,6 +114,13 @@ class Run:
         """Short human name: run id and start time."""
         when = self.started.strftime("%Y-%m-%d %H:%M") if self.started else "time unknown"
         return f"{self.run_id} ({when})"
+
+    def only_rig(self, rig: str) -> "Run":
+        """The part of this run that ran on ``rig`` (a run may hold several, one per worker)."""
+        if self.rigs == (rig,):
+            return self
+        return replace(self, tests=tuple(t for t in self.tests if t.rig == rig),
+                       headers=tuple(h for h in self.headers if h.rig == rig))
 
     def sort_key(self) -> tuple[float, str]:
         ts = self.started.timestamp() if self.started else 0.0
