@@ -155,7 +155,10 @@ class SimServer:
         for part in self._closers:
             part.start()
 
+        before = self.events.last_seq
         self.board.power(True)
+        # Ready means booted: the first boot follows power-on after the reset settle time.
+        self.events.wait_for(lambda e: e["kind"] == "boot", since=before, timeout=2.0)
         self.endpoints = {
             "pty": str(self.pty_link), "pty_device": pty.device,
             "rfc2217": rfc.url if rfc else None, "tcp": tcp.url if tcp else None,
