@@ -1,0 +1,50 @@
+"""Shared fixtures for the framework's own tests.
+
+``sim_server``: a simulated Maix Bit (hil.sim.server.SimServer) in a fresh state dir under
+tmp_path, line pacing off, RFC 2217 front end on 127.0.0.1 (any free port), stopped at the end.
+``sim_factory``: start more, or with other options:
+``sim_factory(board="maix-go", firmware="maixpy-v0.6.2-minimum", pace=True, tcp=("127.0.0.1", 0))``.
+Both skip the test when the simulator is not importable.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+
+def _sim_server_module():
+    try:
+        return importlib.import_module("hil.sim.server")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("hil.sim"):
+            pytest.skip(f"simulator not available ({exc.name} missing)")
+        raise
+
+
+@pytest.fixture
+def sim_factory(tmp_path: Path) -> Callable[..., Any]:
+    module = _sim_server_module()
+    started: list[Any] = []
+
+    def start(state_dir: Path | str | None = None, *, board: str = "maix-bit",
+              firmware: str | None = None, pace: bool = False,
+              rfc2217: tuple[str, int] | None = ("127.0.0.1", 0),
+              tcp: tuple[str, int] | None = None, **kw: Any) -> Any:
+        state = Path(state_dir) if state_dir is not None else tmp_path / f"sim-{len(started)}"
+        sim = module.SimServer(state, board=board, firmware=firmware, rfc2217=rfc2217, tcp=tcp,
+                               pace=pace, **kw)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in reversed(started):
+        sim.stop()
+
+
+@pytest.fixture
+def sim_server(sim_factory: Callable[..., Any]) -> Any:
+    return sim_factory()
