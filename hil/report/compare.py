@@ -15,6 +15,7 @@ Categories (each test in at most one):
   failed again (two separate spells of failure); it is listed as flaky whatever its outcome now,
   and its failure does not count as a regression
 - added / gone: in one side only; an added test that fails counts as a regression
+- not reached: absent from a NEW run that was killed (no footer): not called gone
 - newly skipped: ran before, skipped now (worth a look, not a regression)
 - broken: an infrastructure error now (the rig, not the firmware): reported apart, never a
   regression, and its measurements are not compared
@@ -40,7 +41,7 @@ DEFAULT_FLAKY_WINDOW = 5
 @dataclass(frozen=True)
 class TestChange:
     kind: str             # new_failure, fixed, still_failing, flaky, added, added_failing, gone,
-                          # newly_skipped, broken
+                          # not_reached, newly_skipped, broken
     nodeid: str
     label: str            # "rig/firmware" the change is seen on (new side, else old)
     old_outcome: str | None
@@ -115,7 +116,7 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         kinds = ("new_failure", "added_failing", "fixed", "still_failing", "flaky", "added",
-                 "gone", "newly_skipped", "broken")
+                 "gone", "not_reached", "newly_skipped", "broken")
         return {
             "schema": 1,
             "old": list(self.old), "new": list(self.new), "match_by": self.match_by,
@@ -259,6 +260,7 @@ def compare_runs(old: Run | list[Run], new: Run | list[Run], *, history: list[Ru
         notes.extend(r.notes)
 
     new_fw = _firmware_by_rig(new_runs)
+    unfinished = {rig for r in new_runs if not r.finished for rig in r.rigs}
     old_fw = _firmware_by_rig(old_runs)
     groups: dict[tuple[str, str], _Builder] = {}
 
@@ -275,7 +277,9 @@ def compare_runs(old: Run | list[Run], new: Run | list[Run], *, history: list[Ru
             fw = new_fw.get(o.rig) if match_by == "rig" else None
             new_label = f"{o.rig}/{fw}" if fw else label_of(o)
             b = groups.setdefault((new_label, label_of(o)), _Builder())
-            b.tests.append(TestChange("gone", o.nodeid, label_of(o), o.outcome, None, o.message))
+            cut = o.rig in unfinished if match_by == "rig" else bool(unfinished)
+            b.tests.append(TestChange("not_reached" if cut else "gone", o.nodeid, label_of(o),
+                                      o.outcome, None, o.message))
             continue
         if o is None:
             fw = old_fw.get(n.rig) if match_by == "rig" else None
@@ -395,7 +399,7 @@ def summarize(c: Comparison) -> str:
     parts = []
     counts = Counter({k: c.count(k) for k in ("new_failure", "added_failing", "fixed",
                                               "still_failing", "flaky", "added", "gone",
-                                              "newly_skipped", "broken")})
+                                              "not_reached", "newly_skipped", "broken")})
     mreg = len(c.measurement_regressions())
     bad = []
     if counts["new_failure"]:
@@ -406,7 +410,9 @@ def summarize(c: Comparison) -> str:
         bad.append(_n(mreg, "measurement worse past tolerance", "measurements worse past tolerance"))
     head = ("REGRESSION: " + ", ".join(bad)) if bad else "No regression"
     for kind, word in (("fixed", "fixed"), ("still_failing", "still failing"), ("flaky", "flaky"),
-                       ("added", "added"), ("gone", "gone"), ("newly_skipped", "newly skipped")):
+                       ("added", "added"), ("gone", "gone"),
+                       ("not_reached", "not reached (run killed)"),
+                       ("newly_skipped", "newly skipped")):
         if counts[kind]:
             parts.append(f"{counts[kind]} {word}")
     if counts["broken"]:

@@ -12,6 +12,7 @@ _SECTIONS = (
     ("flaky", "Flaky"),
     ("added", "Added tests"),
     ("gone", "Gone tests"),
+    ("not_reached", "Not reached: the NEW run was killed before them"),
     ("newly_skipped", "Newly skipped"),
 )
 _MAX_MESSAGE = 160

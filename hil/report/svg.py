@@ -103,7 +103,7 @@ def line_chart(title: str, unit: str, points: list[Point], subtitle: str = "") -
         v = min(max(v, lo), hi)
         return TOP + ph * (1 - (v - lo) / (hi - lo if hi > lo else 1))
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+    out = [f'<svg width="{W}" height="{H}" '
            f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">',
            f'<title>{escape(title)}</title>',
            f'<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>',

@@ -1,0 +1,148 @@
+"""Reading run records: the synthetic corpus, killed runs, and one-line errors for bad records."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.cli import main as hil_main
+from hil.errors import ConfigError
+from hil.report.runs import find_runs, load_run, parse_time
+
+DATA = Path(__file__).parent / "data" / "records"
+BAD = DATA / "bad"
+EXPECTED = json.loads((BAD / "EXPECTED.json").read_text())
+GOOD = DATA / "old"
+
+
+def test_expected_covers_every_bad_file():
+    assert sorted(p.name for p in BAD.glob("*.jsonl")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_record_gives_one_line_error_naming_the_file(name):
+    with pytest.raises(ConfigError) as info:
+        load_run(BAD / name)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(str(BAD / name))
+    assert EXPECTED[name] in msg
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_record_makes_compare_exit_2(name, capsys):
+    code = hil_main(["report", "compare", str(GOOD), str(BAD / name)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert err.startswith("hil: ") and name in err and EXPECTED[name] in err
+
+
+def test_bad_record_as_old_side_also_exit_2(capsys):
+    assert hil_main(["report", "compare", str(BAD / "unknown_schema.jsonl"), str(GOOD)]) == 2
+    assert "unknown schema 2" in capsys.readouterr().err
+
+
+def test_exit_2_through_the_real_command_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hil", "report", "compare", str(GOOD),
+                           str(BAD / "truncated_middle.jsonl")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "truncated_middle.jsonl:2: truncated JSON line" in lines[0]
+
+
+def test_missing_and_empty_directories(tmp_path, capsys):
+    assert hil_main(["report", "compare", str(tmp_path / "nope"), str(GOOD)]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert hil_main(["report", "compare", str(tmp_path / "empty"), str(GOOD)]) == 2
+    assert "no run record here" in capsys.readouterr().err
+
+
+def test_killed_run_cut_last_line_is_tolerated_and_noted():
+    run = load_run(DATA / "killed")
+    assert [t.nodeid.split("::")[1] for t in run.tests] == ["test_load_v3", "test_load_v4"]
+    assert not run.finished and run.exitstatus is None
+    assert any("last line cut short" in n and ":4:" in n for n in run.notes)
+    assert any("no footer" in n for n in run.notes)
+
+
+def test_killed_run_can_be_compared(capsys):
+    code = hil_main(["report", "compare", str(GOOD), str(DATA / "killed")])
+    out = capsys.readouterr().out
+    assert code in (0, 1)
+    assert "last line cut short" in out
+
+
+def test_cut_inside_a_multibyte_character_at_the_end(tmp_path):
+    good = (GOOD / "run-gw0.jsonl").read_bytes().splitlines(keepends=True)
+    f = tmp_path / "run.jsonl"
+    f.write_bytes(b"".join(good[:2]) + b'{"type": "test", "message": "\xc3')
+    run = load_run(f)
+    assert len(run.tests) == 1 and any("cut short" in n for n in run.notes)
+
+
+def test_several_record_files_in_one_dir_are_merged():
+    run = load_run(GOOD)
+    assert run.rigs == ("maixbit", "sim")
+    assert run.finished and len(run.headers) == 2
+    assert run.firmware_of("maixbit") == ("maixpy-v0.6.2-full", "v0.6.2-75-g973361c0d")
+    mb = [t for t in run.tests if t.rig == "maixbit"]
+    assert len(mb) == 2 and all(t.board == "maix-bit" for t in mb)
+    assert run.only_rig("maixbit").rigs == ("maixbit",)
+
+
+def test_extra_keys_and_missing_optional_keys_are_fine(tmp_path):
+    f = tmp_path / "run.jsonl"
+    f.write_text(json.dumps({"type": "header", "schema": 1, "run_id": "x", "rig": "r",
+                             "firmware_profile": "p", "future_key": [1, 2]}) + "\n"
+                 + json.dumps({"type": "test", "nodeid": "t::a", "outcome": "passed",
+                               "something_new": True}) + "\n")
+    run = load_run(f)
+    (t,) = run.tests
+    assert t.rig == "r" and t.firmware_profile == "p" and t.measurements == ()
+
+
+def test_same_test_twice_keeps_the_later_and_notes_it(tmp_path):
+    h = json.dumps({"type": "header", "schema": 1, "run_id": "x", "rig": "r",
+                    "firmware_profile": "p"})
+    t1 = json.dumps({"type": "test", "nodeid": "t::a", "outcome": "failed",
+                     "started": "2024-05-01T02:00:00Z"})
+    t2 = json.dumps({"type": "test", "nodeid": "t::a", "outcome": "passed",
+                     "started": "2024-05-01T02:05:00Z"})
+    (tmp_path / "run-gw0.jsonl").write_text(h + "\n" + t2 + "\n")
+    (tmp_path / "run-gw1.jsonl").write_text(h + "\n" + t1 + "\n")
+    run = load_run(tmp_path)
+    assert [t.outcome for t in run.tests] == ["passed"]
+    assert any("recorded twice" in n for n in run.notes)
+
+
+def test_find_runs_orders_by_start_and_skips_unreadable(tmp_path):
+    import shutil
+    for d in sorted((DATA / "history").iterdir())[::-1]:
+        shutil.copytree(d, tmp_path / d.name)
+    (tmp_path / "zz-broken").mkdir()
+    (tmp_path / "zz-broken" / "run.jsonl").write_text("not json\n{}\n")
+    (tmp_path / "compare.md").write_text("# not a run\n")
+    runs, skipped = find_runs(tmp_path)
+    assert [r.run_id[:10] for r in runs] == [f"2024-04-{d}" for d in (26, 27, 28, 29, 30)]
+    assert len(skipped) == 1 and "zz-broken" in skipped[0] and "\n" not in skipped[0]
+
+
+def test_parse_time_variants():
+    assert parse_time("2024-05-01T02:00:00Z") == parse_time("2024-05-01T02:00:00+00:00")
+    assert parse_time("2024-05-01T04:00:00+02:00") == parse_time("2024-05-01T02:00:00Z")
+    assert parse_time("garbage") is None and parse_time(None) is None
+
+
+def test_tests_missing_from_a_killed_run_are_not_reached_not_gone(capsys):
+    from hil.report.compare import compare_runs
+    c = compare_runs(load_run(GOOD), load_run(DATA / "killed"))
+    kinds = {t.kind for g in c.groups for t in g.tests if t.label.startswith("sim/")}
+    assert "gone" not in kinds and "not_reached" in kinds
+    assert c.to_json()["counts"]["not_reached"] == 8
