@@ -24,8 +24,10 @@ UNCONFIRMED, all kept here:
   past the end of flash is BAD_WRITE. Erases must be 4 KiB-aligned (else BAD_ERASE);
   address 0 / length 0 is a chip erase. Erases finish at once (FLASH_STATUS says OK).
 - The sipeed 0.8.3 stub has no REBOOT and no non-blocking erase: those ops get INVALID_COMMAND.
-- REBOOT: reply, drain the UART, then ``ctx.request_reset("isp reboot")``; the board samples BOOT
-  as on any reset.
+- REBOOT: reply, drain the UART, wait REBOOT_DELAY_S, then ``ctx.request_reset("isp reboot")``;
+  the board samples BOOT as on any reset. The delay before the stub's reset is unknown; 0.1 s
+  lets kflash close its port first (a tty's HUPCL drops DTR/RTS, which the modem shim forwards),
+  which is why kflash 1.1.6, which leaves BOOT asserted, still boots the new firmware.
 
 ``IspFaults`` holds test-only misbehaviour (a silent ROM, bad-checksum or busy replies, a board
 that stops answering mid-write); pass it to the constructor, or set
@@ -47,6 +49,7 @@ SRAM_SIZE = 8 * 1024 * 1024            # 6 MiB general + 2 MiB AI SRAM
 SRAM_UNCACHED = 0x40000000             # the same SRAM without the cache
 DEFAULT_BAUD = 115200
 SECTOR = 4096
+REBOOT_DELAY_S = 0.1
 SHORT_OK_ROM = (RomOp.NOP,)
 SHORT_OK_STUB = (StubOp.NOP, StubOp.FLASH_STATUS, StubOp.REBOOT)
 # Ops whose length field is a parameter (the erase length), not the size of the data.
@@ -256,6 +259,8 @@ class IspTarget:
             self._reply(op, Reason.OK)
             self.uart.flush()
             self._event("reboot")
+            if self._stop.wait(REBOOT_DELAY_S):
+                return
             self._stop.set()
             self.ctx.request_reset("isp reboot")
         else:

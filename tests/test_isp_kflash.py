@@ -1,0 +1,131 @@
+"""Unmodified kflash 1.1.6 against the simulated board's pty (under `hil sim wrap`), and our
+client writing the same images: the flash contents must be identical."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.boards import get_board
+from hil.firmware import load_profile
+from hil.isp.flasher import IspFlasher
+from hil.isp.image import KfpkgEntry, write_kfpkg
+from hil.sim.control import ControlClient
+from hil.sim.firmware_image import make_image
+from hil.sim.server import SimServer
+
+PROFILE = "maixpy-v0.6.2-minimum"
+MODEL_ADDR = 0x300000
+KFLASH = shutil.which("kflash", path=str(Path(sys.executable).parent)) or shutil.which("kflash")
+
+pytestmark = pytest.mark.skipif(KFLASH is None, reason="kflash is not installed")
+
+
+def _model(size: int = 120_000) -> bytes:
+    try:
+        from hil.kmodel.build import build_v3
+    except ImportError:
+        return hashlib.shake_256(b"isp test model").digest(size)
+    return build_v3(size)
+
+
+def _hil(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hil", *args], capture_output=True, text=True,
+                          timeout=180, **kw)
+
+
+def _kflash(state: Path, pty: str, board: str, image: Path) -> subprocess.CompletedProcess:
+    r = _hil("sim", "wrap", "--state", str(state), "--", KFLASH, "-p", pty, "-B", board, "-n", str(image))
+    assert r.returncode == 0, f"kflash failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    return r
+
+
+def _boot_after_reboot(sim: SimServer, since: int = 0) -> dict:
+    """The boot event that follows the stub's reboot (after ``since``)."""
+    ev = sim.events
+    req = ev.wait_for(lambda e: e["kind"] == "reset-request" and e["reason"] == "isp reboot",
+                      since=since, timeout=5.0)
+    assert req is not None, "the stub never rebooted the board"
+    boot = ev.wait_for(lambda e: e["kind"] == "boot", since=req["seq"], timeout=5.0)
+    assert boot is not None, "no boot after the stub's reboot"
+    return boot
+
+
+def _flash_digest(sim: SimServer) -> str:
+    flash = sim.storage.flash
+    return hashlib.sha256(flash.read(0, flash.size)).hexdigest()
+
+
+@pytest.fixture
+def images(tmp_path):
+    fw = tmp_path / "fw.bin"
+    r = _hil("sim", "firmware", "--profile", PROFILE, "-o", str(fw))
+    assert r.returncode == 0, r.stderr
+    model = _model()
+    pkg = write_kfpkg(tmp_path / "model.kfpkg", [KfpkgEntry(MODEL_ADDR, "m.kmodel", model, False)])
+    return fw, pkg, model
+
+
+def test_kflash_then_our_client_write_identical_flash(tmp_path, images):
+    fw, pkg, model = images
+    digests = {}
+    with SimServer(tmp_path / "k", board="maix-bit", pace=False, rfc2217=None) as sim:
+        ctl = ControlClient(sim.control_path)
+        _kflash(tmp_path / "k", sim.endpoints["pty"], "bit", fw)
+        boot = _boot_after_reboot(sim)
+        assert (boot["mode"], boot["profile"]) == ("firmware", PROFILE)
+        st = ctl.status()
+        assert (st["mode"], st["profile"]) == ("firmware", PROFILE)
+        img = make_image(load_profile(PROFILE))
+        assert sim.storage.flash.read(0, len(img)) == img
+
+        mark = sim.events.last_seq
+        out = _kflash(tmp_path / "k", sim.endpoints["pty"], "bit", pkg)
+        assert "Writing m.kmodel into 0x00300000" in out.stdout
+        assert sim.storage.flash.read(MODEL_ADDR, len(model)) == model
+        assert _boot_after_reboot(sim, mark)["profile"] == PROFILE
+        digests["kflash"] = _flash_digest(sim)
+
+    # Our client on the pty: no shim, so it enters ISP through the control socket.
+    with SimServer(tmp_path / "o", board="maix-bit", pace=False, rfc2217=None) as sim:
+        ctl = ControlClient(sim.control_path)
+        with IspFlasher(sim.endpoints["pty"], get_board("maix-bit"),
+                        enter_isp=lambda: ctl.reset(boot=True)) as f:
+            f.flash_firmware(fw)
+            f.flash_kfpkg(pkg)
+            f.reboot()
+        assert _boot_after_reboot(sim)["profile"] == PROFILE
+        digests["ours"] = _flash_digest(sim)
+    assert digests["ours"] == digests["kflash"]
+
+
+def test_kflash_on_maix_go_and_corrupt_image(tmp_path):
+    corrupt = tmp_path / "bad.kfpkg"
+    r = _hil("sim", "firmware", "--profile", PROFILE, "--corrupt", "-o", str(corrupt))
+    assert r.returncode == 0, r.stderr
+    with SimServer(tmp_path / "s", board="maix-go", pace=False, rfc2217=None) as sim:
+        ctl = ControlClient(sim.control_path)
+        _kflash(tmp_path / "s", sim.endpoints["pty"], "goE", corrupt)
+        boot = _boot_after_reboot(sim)
+        assert (boot["mode"], boot["reason"]) == ("silent", "image sha256 mismatch")
+        assert ctl.status()["mode"] == "silent"
+
+
+def test_kflash_without_the_shim_fails_on_the_pty(tmp_path, images):
+    fw, _pkg, _model = images
+    with SimServer(tmp_path / "s", board="maix-bit", pace=False, rfc2217=None) as sim:
+        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "SIM_MODEM_SOCK")}
+        r = subprocess.run([KFLASH, "-p", sim.endpoints["pty"], "-B", "bit", "-n", str(fw)],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 1
+        assert "Inappropriate ioctl for device" in r.stdout
+
+
+def test_wrap_errors(tmp_path):
+    r = _hil("sim", "wrap", "--state", str(tmp_path), "--", "true")
+    assert r.returncode == 2 and "no simulator is listening" in r.stderr
