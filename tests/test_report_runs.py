@@ -146,3 +146,36 @@ def test_tests_missing_from_a_killed_run_are_not_reached_not_gone(capsys):
     kinds = {t.kind for g in c.groups for t in g.tests if t.label.startswith("sim/")}
     assert "gone" not in kinds and "not_reached" in kinds
     assert c.to_json()["counts"]["not_reached"] == 8
+
+
+def test_null_measurement_value_is_dropped(tmp_path):
+    # hil/report/record.py writes value null for a NaN/inf reading
+    f = tmp_path / "run.jsonl"
+    f.write_text(json.dumps({"type": "header", "schema": 1, "run_id": "x", "rig": "r",
+                             "firmware_profile": "p"}) + "\n"
+                 + json.dumps({"type": "test", "nodeid": "t::a", "outcome": "failed",
+                               "measurements": [
+                                   {"name": "a", "value": None, "unit": "s", "ok": False},
+                                   {"name": "b", "value": 2, "unit": "s"}]}) + "\n")
+    (t,) = load_run(f).tests
+    assert [m.name for m in t.measurements] == ["b"]
+
+
+def test_records_from_the_real_writer_are_read(tmp_path):
+    record = pytest.importorskip("hil.report.record")
+    w = record.RunRecordWriter(tmp_path, worker="gw0")
+    w.header(run_id="r1", rig="sim", board="maix-bit", firmware_profile="maixpy-v0.6.2-full",
+             firmware_version="v0.6.2-75-g973361c0d", port="/dev/pts/3", argv=["pytest"])
+    w.test(nodeid="suites/test_x.py::test_a", rig="sim", firmware_profile="maixpy-v0.6.2-full",
+           outcome="passed", duration=0.5, started=record.now_iso(),
+           measurements=[record.MeasurementRecord.check("threshold_sd_bytes", 2252800, "bytes",
+                                                        2_150_000, 2_300_000),
+                         record.MeasurementRecord.check("bad", float("nan"), "s")])
+    w.test(nodeid="suites/test_x.py::test_b", rig="sim", firmware_profile="maixpy-v0.6.2-full",
+           outcome="broken", duration=0.1, started=record.now_iso(), message="LinkError: lost")
+    w.footer(1)
+    run = load_run(tmp_path)
+    assert run.finished and run.exitstatus == 1 and run.started is not None
+    a, b = run.tests
+    assert a.measurements[0].ok is True and len(a.measurements) == 1
+    assert b.broken and b.message == "LinkError: lost"

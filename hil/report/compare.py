@@ -294,7 +294,7 @@ def compare_runs(old: Run | list[Run], new: Run | list[Run], *, history: list[Ru
         if change is not None:
             b.tests.append(change)
         if not (o.broken or n.broken):
-            b.measurements.extend(_measurements(o, n, tols))
+            b.measurements.extend(_measurements(o, n, tols, match_by))
 
     out_groups = []
     for (new_label, old_label), b in sorted(groups.items()):
@@ -359,10 +359,13 @@ def _by_name(ms: tuple[Measurement, ...]) -> dict[str, Measurement]:
     return {m.name: m for m in ms}
 
 
-def _measurements(o: TestResult, n: TestResult, tols: Tolerances) -> list[MeasurementChange]:
+def _measurements(o: TestResult, n: TestResult, tols: Tolerances,
+                  match_by: str) -> list[MeasurementChange]:
     out = []
     old_ms = _by_name(o.measurements)
-    label = label_of(n) if label_of(n) == label_of(o) else f"{label_of(n)} (vs {label_of(o)})"
+    # Same rig, new firmware (a nightly): the group already says the firmware changed.
+    same = label_of(n) == label_of(o) or (match_by == "rig" and n.rig == o.rig)
+    label = label_of(n) if same else f"{label_of(n)} (vs {label_of(o)})"
     for name, nm in _by_name(n.measurements).items():
         om = old_ms.get(name)
         if om is None:

@@ -42,7 +42,9 @@ def _test_line(t: TestChange) -> str:
 
 
 def _group(g: Group) -> list[str]:
-    title = g.label if g.old_label == g.label else f"{g.label} (vs {g.old_label})"
+    # A firmware change on the same rig is its own line; other pairings name the old side.
+    same = g.old_label == g.label or g.firmware_change
+    title = g.label if same else f"{g.label} (vs {g.old_label})"
     out = [f"### {title}"]
     if g.firmware_change:
         out.append(f"Firmware changed: {g.firmware_change}")

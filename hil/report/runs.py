@@ -265,7 +265,9 @@ def _header(line: _Line) -> Header:
     )
 
 
-def _measurement(line: _Line, index: int, m: Any) -> Measurement:
+def _measurement(line: _Line, index: int, m: Any) -> Measurement | None:
+    """One measurement; None for a null value (the writer's encoding of a NaN/inf reading),
+    which has nothing to compare or plot."""
     if not isinstance(m, dict):
         raise line.fail(f"measurements[{index}] must be an object, got {_short(m)}")
     name = m.get("name")
@@ -279,8 +281,9 @@ def _measurement(line: _Line, index: int, m: Any) -> Measurement:
     ok = m.get("ok")
     if ok is not None and not isinstance(ok, bool):
         raise line.fail(f"measurement {name!r}: 'ok' must be true/false/null, got {_short(ok)}")
-    value = _number(line, f"{name}.value", m["value"], nullable=False)
-    assert value is not None
+    value = _number(line, f"{name}.value", m["value"], nullable=True)
+    if value is None:
+        return None
     return Measurement(name=name, value=value, unit=unit,
                        low=_number(line, f"{name}.low", m.get("low"), nullable=True),
                        high=_number(line, f"{name}.high", m.get("high"), nullable=True),
@@ -305,7 +308,8 @@ def _test(line: _Line, header: Header) -> TestResult:
         started=parse_time(line.get("started", str, "", rtype=r)),
         message=line.get("message", str, "", rtype=r),
         longrepr=line.get("longrepr", str, "", nullable=True, rtype=r) or "",
-        measurements=tuple(_measurement(line, i, m) for i, m in enumerate(ms)),
+        measurements=tuple(x for x in (_measurement(line, i, m) for i, m in enumerate(ms))
+                           if x is not None),
         serial_log=line.get("serial_log", str, None, nullable=True, rtype=r),
         markers=tuple(str(m) for m in markers),
         firmware_version=header.firmware_version if rig == header.rig else "",
