@@ -142,7 +142,7 @@ def _run_all(runs: list[RigRun], argvs: dict[str, list[str]], jobs: int, timeout
                 _kill(r.proc)
 
 
-def _locate(run_dir: Path) -> Path | None:
+def locate_run_dir(run_dir: Path) -> Path | None:
     """The directory holding the run record: run_dir itself, or its one sub-directory that has
     run*.jsonl (should the plugin put the run one level down)."""
     if run_dir.is_dir() and any(run_dir.glob(RECORD_GLOB)):
@@ -178,7 +178,7 @@ def _finish(r: RigRun) -> None:
     if code not in (0, 1):
         r.problem = f"pytest on rig {r.rig}: exit {code} (log {r.console})"
         return
-    where = _locate(r.run_dir)
+    where = locate_run_dir(r.run_dir)
     if where is None:
         r.problem = (f"pytest on rig {r.rig}: exit {code} but no run record in {r.run_dir} "
                      f"(is the hil plugin loaded?)")
