@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
+
+import pytest
 
 import hil.errors as errors
 from hil.report.allure_env import (CATEGORIES_FILE, ENVIRONMENT_FILE, allure3_config,
@@ -48,18 +53,15 @@ def test_parallel_workers_lose_nothing(tmp_path):
     assert sorted(got) == sorted(rigs)
 
 
-def test_properties_escaping_round_trips():
+def test_properties_escaping_round_trips(tmp_path):
     env = {"rig": "a=b:c#d!e", "port": "rfc2217://10.0.0.5:4001", "note": " lead\nnext\\x",
            "user": "Jürgen ✓ 🙂", "key with space": "v"}
     text = format_environment(env)
     assert text.isascii()
     assert "rig=a\\=b\\:c\\#d\\!e" in text
-    import tempfile
-    from pathlib import Path
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "e.properties"
-        p.write_text(text)
-        assert read_environment(p) == env
+    p = tmp_path / "e.properties"
+    p.write_text(text)
+    assert read_environment(p) == env
 
 
 def test_every_infrastructure_error_is_in_the_infrastructure_category():
@@ -104,3 +106,48 @@ def test_allure3_config_carries_the_categories(tmp_path):
     assert cfg == allure3_config("nightly")
     assert cfg["categories"] == categories()
     assert cfg["plugins"]["awesome"]["options"]["singleFile"] is True
+
+
+ALLURE = Path(__file__).resolve().parents[1] / ".hil" / "allure" / "node_modules" / ".bin" / "allure"
+DEMO_TESTS = '''
+from hil.errors import KpuLoadError, LinkError
+
+def test_ok():
+    pass
+
+def test_firmware_regression():
+    assert 2068480 >= 2150000, "threshold below band"
+
+def test_cable():
+    raise LinkError("rig maixbit: /dev/ttyUSB0 lost")
+
+def test_kpu():
+    raise KpuLoadError("[MAIXPY]kpu: load error:2006, ERR_NO_MEM: memory not enough", 2006)
+'''
+
+
+@pytest.mark.skipif(not ALLURE.exists(),
+                    reason="allure CLI not installed project-locally; see docs/reports.md: "
+                           "npm install --prefix .hil/allure allure@3.18.0")
+def test_allure3_generates_with_our_categories_and_environment(tmp_path):
+    (tmp_path / "test_demo.py").write_text(DEMO_TESTS)
+    results = tmp_path / "allure-results"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "-p", "no:hil.plugin", f"--alluredir={results}", "test_demo.py"],
+                   cwd=tmp_path, capture_output=True, timeout=120)
+    write_allure_metadata(results, **META)
+    cfg = write_allure3_config(tmp_path / "allurerc.json", single_file=False)
+    out = tmp_path / "allure-report"
+    proc = subprocess.run([str(ALLURE), "generate", "--config", str(cfg), str(results),
+                           "-o", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    widget = json.loads((out / "widgets" / "categories.json").read_text())
+    roots = {widget["nodes"][r]["name"]: widget["nodes"][r]["statistic"] for r in widget["roots"]}
+    assert roots == {
+        "Infrastructure: rig, link, power or boot (not the firmware)": {"total": 1, "broken": 1},
+        "Firmware errors raised on the device": {"total": 1, "broken": 1},
+        "Firmware regressions (assertions)": {"total": 1, "failed": 1},
+    }
+    env = json.loads((out / "widgets" / "allure_environment.json").read_text())
+    assert {e["name"]: e["values"] for e in env}["firmware_version"] == ["v0.6.2-75-g973361c0d"]

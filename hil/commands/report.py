@@ -56,6 +56,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.add_argument("--title", default="K210 HIL nightly", help="page title")
     h.set_defaults(func=cmd_html)
 
+    a = sub.add_parser("allure-config", help="write an Allure 3 config with the hil categories",
+                       description="Write allurerc.json for `allure generate --config`: Allure 3 "
+                                   "reads categories from its config, not from categories.json.")
+    a.add_argument("-o", "--output", default="allurerc.json", metavar="FILE")
+    a.add_argument("--name", default="K210 HIL", help="report name")
+    a.add_argument("--multi-file", action="store_true",
+                   help="a report directory of many files instead of one index.html")
+    a.set_defaults(func=cmd_allure_config)
+
 
 def cmd_compare(args: argparse.Namespace) -> int:
     tolerances = Tolerances.from_options(args.tolerance)
@@ -90,4 +99,12 @@ def cmd_html(args: argparse.Namespace) -> int:
     out = Path(args.output)
     write_atomic(out, page)
     print(f"wrote {out} ({len(runs)} runs, {len(page) // 1024} KiB)", file=sys.stderr)
+    return 0
+
+
+def cmd_allure_config(args: argparse.Namespace) -> int:
+    from hil.report.allure_env import write_allure3_config
+    path = write_allure3_config(Path(args.output), name=args.name,
+                                single_file=not args.multi_file)
+    print(f"wrote {path}", file=sys.stderr)
     return 0
