@@ -19,6 +19,9 @@ from hil.sim.control import ControlClient
 from hil.sim.firmware_image import make_image
 from hil.sim.server import SimServer
 
+sys.path.insert(0, str(Path(__file__).parent))
+from test_isp_fakes import isp_only_factory  # noqa: E402
+
 PROFILE = "maixpy-v0.6.2-minimum"
 MODEL_ADDR = 0x300000
 KFLASH = shutil.which("kflash", path=str(Path(sys.executable).parent)) or shutil.which("kflash")
@@ -74,7 +77,8 @@ def images(tmp_path):
 def test_kflash_then_our_client_write_identical_flash(tmp_path, images):
     fw, pkg, model = images
     digests = {}
-    with SimServer(tmp_path / "k", board="maix-bit", pace=False, rfc2217=None) as sim:
+    with SimServer(tmp_path / "k", board="maix-bit", pace=False, rfc2217=None,
+                   program_factory=isp_only_factory) as sim:
         ctl = ControlClient(sim.control_path)
         _kflash(tmp_path / "k", sim.endpoints["pty"], "bit", fw)
         boot = _boot_after_reboot(sim)
@@ -92,7 +96,8 @@ def test_kflash_then_our_client_write_identical_flash(tmp_path, images):
         digests["kflash"] = _flash_digest(sim)
 
     # Our client on the pty: no shim, so it enters ISP through the control socket.
-    with SimServer(tmp_path / "o", board="maix-bit", pace=False, rfc2217=None) as sim:
+    with SimServer(tmp_path / "o", board="maix-bit", pace=False, rfc2217=None,
+                   program_factory=isp_only_factory) as sim:
         ctl = ControlClient(sim.control_path)
         with IspFlasher(sim.endpoints["pty"], get_board("maix-bit"),
                         enter_isp=lambda: ctl.reset(boot=True)) as f:
@@ -108,7 +113,8 @@ def test_kflash_on_maix_go_and_corrupt_image(tmp_path):
     corrupt = tmp_path / "bad.kfpkg"
     r = _hil("sim", "firmware", "--profile", PROFILE, "--corrupt", "-o", str(corrupt))
     assert r.returncode == 0, r.stderr
-    with SimServer(tmp_path / "s", board="maix-go", pace=False, rfc2217=None) as sim:
+    with SimServer(tmp_path / "s", board="maix-go", pace=False, rfc2217=None,
+                   program_factory=isp_only_factory) as sim:
         ctl = ControlClient(sim.control_path)
         _kflash(tmp_path / "s", sim.endpoints["pty"], "goE", corrupt)
         boot = _boot_after_reboot(sim)
@@ -118,7 +124,8 @@ def test_kflash_on_maix_go_and_corrupt_image(tmp_path):
 
 def test_kflash_without_the_shim_fails_on_the_pty(tmp_path, images):
     fw, _pkg, _model = images
-    with SimServer(tmp_path / "s", board="maix-bit", pace=False, rfc2217=None) as sim:
+    with SimServer(tmp_path / "s", board="maix-bit", pace=False, rfc2217=None,
+                   program_factory=isp_only_factory) as sim:
         env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "SIM_MODEM_SOCK")}
         r = subprocess.run([KFLASH, "-p", sim.endpoints["pty"], "-B", "bit", "-n", str(fw)],
                            capture_output=True, text=True, timeout=60, env=env)

@@ -131,31 +131,41 @@ class IspFlasher:
         self.log(msg)
 
     def _enter_rom(self) -> None:
+        """Reset into the ROM and greet it, alternating DTR/RTS and ``enter_isp`` when both exist
+        (a port may accept DTR/RTS that never reach the board, e.g. ser2net on a pty)."""
         s = self.session
         s.set_baud(self.baud)
-        how = ""
-        for _round in range(self.retries.greet_rounds):
+        tried: list[str] = []
+        for rnd in range(self.retries.greet_rounds):
             s.drain()
-            if s.lines_work is not False and s.run_sequence(self.board.isp_sequence):
-                how = f"DTR/RTS sequence {self.board.isp_sequence}"
-            elif self.enter_isp is not None:
-                how = "the rig's enter_isp"
+            ways = [w for w in ("lines", "enter") if (w == "lines" and s.lines_work is not False)
+                    or (w == "enter" and self.enter_isp is not None)]
+            if not ways:
+                raise IspError(f"ISP on {self.port_name} ({self.board.name}): cannot reset the "
+                               "board into ISP: the port cannot drive DTR/RTS (a pty? run the "
+                               "client under `hil sim wrap`) and no enter_isp was given")
+            way = ways[rnd % len(ways)]
+            if way == "lines" and not s.run_sequence(self.board.isp_sequence):
+                if self.enter_isp is None:
+                    continue            # raises above on the next round
+                way = "enter"
+            if way == "enter":
                 try:
                     self.enter_isp()
                 except Exception as exc:  # noqa: BLE001 - report the driver's failure as ISP's
                     raise IspError(f"ISP on {self.port_name} ({self.board.name}): entering ISP "
                                    f"through the rig failed: {exc}") from exc
                 s.drain()
-            else:
-                raise IspError(f"ISP on {self.port_name} ({self.board.name}): cannot reset the "
-                               "board into ISP: the port cannot drive DTR/RTS (a pty? run the "
-                               "client under `hil sim wrap`) and no enter_isp was given")
+            how = f"DTR/RTS sequence {self.board.isp_sequence}" if way == "lines" else "the rig's enter_isp"
+            if how not in tried:
+                tried.append(how)
             if s.rom_greet():
                 s.release_lines()
                 return
         raise s._error("ROM greeting", RomOp.NOP, 0,
-                       f"no answer after {self.retries.greet_rounds} rounds of reset ({how}) and "
-                       f"greeting; check the board wiring ({self.board.wiring}) and the port")
+                       f"no answer after {self.retries.greet_rounds} rounds of reset "
+                       f"({' and '.join(tried) or 'none possible'}) and greeting; check the board "
+                       f"wiring ({self.board.wiring}) and the port")
 
     def _rom_stage0(self) -> bool:
         s = self.session

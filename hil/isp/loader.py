@@ -140,19 +140,35 @@ class IspSession:
         cannot set modem lines (a pty answers ENOTTY)."""
         try:
             for first, v1, second, v2 in SEQUENCES[key]:
-                setattr(self.port, first, v1)
-                setattr(self.port, second, v2)
+                self._set_pair(first, v1, second, v2)
                 time.sleep(STEP_PAUSE_S)
-        except (OSError, ValueError, AttributeError, NotImplementedError) as exc:
-            self.lines_work = False
-            self.log(f"cannot drive DTR/RTS on {self.name}: {exc}")
-            return False
-        except Exception as exc:  # noqa: BLE001 - serial.SerialException and URL handler errors
+        except Exception as exc:  # noqa: BLE001 - OSError (ENOTTY), SerialException, URL handlers
             self.lines_work = False
             self.log(f"cannot drive DTR/RTS on {self.name}: {exc}")
             return False
         self.lines_work = True
         return True
+
+    def _set_pair(self, first: str, v1: bool, second: str, v2: bool) -> None:
+        """Two line changes as close together as the port allows.
+
+        The chip samples BOOT an RC delay (milliseconds) after RESET is released, so the two
+        changes of a step must land within it. pyserial's rfc2217:// setters each wait >= 50 ms
+        for the server's acknowledgement; there we send both requests back to back and let the
+        step pause cover the acknowledgements."""
+        opts = getattr(self.port, "_rfc2217_options", None)
+        if opts is not None and "control" in opts:
+            from serial import rfc2217
+            codes = {("dtr", True): rfc2217.SET_CONTROL_DTR_ON, ("dtr", False): rfc2217.SET_CONTROL_DTR_OFF,
+                     ("rts", True): rfc2217.SET_CONTROL_RTS_ON, ("rts", False): rfc2217.SET_CONTROL_RTS_OFF}
+            control = opts["control"]
+            control.set(codes[first, v1])
+            control.set(codes[second, v2])
+            for name, value in ((first, v1), (second, v2)):
+                setattr(self.port, f"_{name}_state", value)   # keep pyserial's view in step
+            return
+        setattr(self.port, first, v1)
+        setattr(self.port, second, v2)
 
     def release_lines(self) -> None:
         """De-assert DTR and RTS: neither RESET nor BOOT held on any wiring, so a later reset

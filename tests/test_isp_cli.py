@@ -1,0 +1,73 @@
+"""`hil flash` and our client over the simulator's RFC 2217 port (DTR/RTS over the network)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.boards import get_board
+from hil.firmware import load_profile
+from hil.isp.flasher import IspFlasher
+from hil.sim.firmware_image import make_image
+from hil.sim.server import SimServer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_isp_fakes import isp_only_factory  # noqa: E402
+
+PROFILE = "maixpy-v0.6.2-minimum"
+
+
+def _hil(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hil", *args], capture_output=True, text=True, timeout=180)
+
+
+@pytest.fixture
+def sim(tmp_path):
+    with SimServer(tmp_path / "state", board="maix-bit", pace=False,
+                   program_factory=isp_only_factory) as s:
+        yield s
+
+
+def test_hil_flash_firmware_and_model_on_a_sim_rig(tmp_path, sim):
+    fw = tmp_path / "fw.bin"
+    assert _hil("sim", "firmware", "--profile", PROFILE, "-o", str(fw)).returncode == 0
+    model = tmp_path / "m.kmodel"
+    model.write_bytes(os.urandom(40000))
+    state = sim.endpoints["state"]
+    r = _hil("flash", "--rig", "sim", "--sim-state", state, str(fw))
+    assert r.returncode == 0, r.stderr
+    assert "flashed fw.bin" in r.stdout and "firmware: 100%" in r.stderr
+    r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x300000", str(model))
+    assert r.returncode == 0, r.stderr
+    img = make_image(load_profile(PROFILE))
+    assert sim.storage.flash.read(0, len(img)) == img
+    assert sim.storage.flash.read(0x300000, 40000) == model.read_bytes()
+
+
+def test_hil_flash_errors(tmp_path, sim):
+    model = tmp_path / "m.kmodel"
+    model.write_bytes(b"x" * 100)
+    state = sim.endpoints["state"]
+    r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x100000", str(model))
+    assert r.returncode == 2 and "0x00100000 overlaps the firmware" in r.stderr
+    r = _hil("flash", "--rig", "sim", str(model))
+    assert r.returncode == 2 and "rig sim is simulated" in r.stderr
+    r = _hil("flash", "--rig", "sim", "--sim-state", state, str(tmp_path / "missing.bin"))
+    assert r.returncode == 2 and "missing.bin: no such file" in r.stderr
+    r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0xfff000", str(model) + "x")
+    assert r.returncode == 2
+
+
+def test_client_over_rfc2217_drives_dtr_rts(sim):
+    data = os.urandom(30000)
+    mark = sim.events.last_seq
+    with IspFlasher(sim.endpoints["rfc2217"], get_board("maix-bit"), isp_baud=1500000) as f:
+        f.flash_data(0x500000, data)
+        f.reboot()
+    assert sim.storage.flash.read(0x500000, len(data)) == data
+    kinds = [(e["kind"], e.get("mode")) for e in sim.events.since(mark)]
+    assert ("boot", "isp") in kinds
+    assert [e for e in sim.events.since(mark) if e["kind"] == "lines" and e["source"] == "rfc2217"]
