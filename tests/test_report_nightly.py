@@ -8,7 +8,6 @@ the simulator. What a night measures comes from a scenario JSON file named by an
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
