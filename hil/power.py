@@ -241,6 +241,14 @@ class SimPower(PowerDriver):
     def reset(self) -> None:
         self._call("reset button", lambda: self.client.reset())
 
+    def enter_isp(self) -> None:
+        """Reset with BOOT held: into the ISP ROM (for the flasher when the port has no DTR/RTS)."""
+        self._call("reset into ISP", lambda: self.client.reset(boot=True))
+
+    def set_sd(self, present: bool) -> None:
+        """Insert or remove the simulated SD card (takes effect at the next boot)."""
+        self._call(f"SD card {'in' if present else 'out'}", lambda: self.client.sd(present))
+
     def status(self) -> dict:
         try:
             return self.client.status()

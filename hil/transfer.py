@@ -1,0 +1,516 @@
+"""File put/get over the raw REPL, verified by sha256 on the board (uhashlib) and on the host.
+
+A put writes ``<name>.part``, compares hashes, then renames: an interrupted or corrupted
+transfer never leaves a file under the final name. A mismatch is retried a bounded number of
+times, then TransferError.
+
+Fast path (the firmware has ``sys.stdin.buffer``/``sys.stdout.buffer`` and
+``micropython.kbd_intr``): a small receiver on the board reads raw bytes from stdin with Ctrl-C
+disabled (restored in ``finally``), in windows of W bytes. It acknowledges each window with one
+byte as soon as it has read it, then hashes it and writes the file in 4 KiB chunks. The host
+keeps at most CREDIT windows unacknowledged, so the board's receive buffer never holds more than
+CREDIT*W bytes, and the acknowledgements travel on the other wire, so the line never idles
+while the board writes. A get streams raw bytes the other way (the host needs no flow control).
+
+Fallback (no stdin.buffer): base64 chunks through ordinary execs, hash by reading back.
+
+Big transfers may switch the REPL UART to the rig's fast_baud (``UART.repl_uart().init(...)``)
+and back; a failed switch falls back to the slow baud with a note in the serial log.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+from hil.errors import HilError, ReplError, ReplProtocolError, TransferError
+from hil.repl import CTRL_D, Repl, parse_traceback
+
+Progress = Callable[[int, int], None]
+
+ROOTS = ("/sd/", "/flash/")
+RETRIES = 3
+ACK = b"\x06"
+CREDIT = 2                  # windows in flight
+# UNCONFIRMED: MaixPy's REPL UART receive ring at boot. 512 bytes is a conservative guess; with
+# CREDIT windows of SLOW_WINDOW bytes we never put more than that in flight.
+BOOT_RX_BUFFER = 512
+SLOW_WINDOW = BOOT_RX_BUFFER // CREDIT
+FAST_RX_BUFFER = 16384      # read_buf_len we ask for when switching to fast_baud
+FAST_WINDOW = 4096
+FAST_THRESHOLD = 64 * 1024  # switch baud only for files at least this big
+B64_CHUNK = 3 * 256         # raw bytes per base64 line in the fallback
+B64_PER_EXEC = 8            # base64 lines per exec in the fallback put
+WRITE_CHUNK = 4096
+
+_HASH_RE = re.compile(rb"([0-9a-f]{64})")
+
+_PRELUDE = """\
+import sys
+try:
+    import uhashlib as _hh
+except ImportError:
+    import hashlib as _hh
+try:
+    import ubinascii as _hb
+except ImportError:
+    import binascii as _hb
+try:
+    import uos as _ho
+except ImportError:
+    import os as _ho
+"""
+
+_PROBE = _PRELUDE + """\
+try:
+    import micropython
+    _k = hasattr(micropython, 'kbd_intr')
+except ImportError:
+    _k = False
+print(_k and hasattr(sys.stdin, 'buffer') and hasattr(sys.stdout, 'buffer'))
+"""
+
+_RECEIVER = _PRELUDE + """\
+import micropython
+def _hil_recv(path, size, win):
+    h = _hh.sha256()
+    rd = sys.stdin.buffer.read
+    wr = sys.stdout.write
+    buf = bytearray({chunk})
+    mv = memoryview(buf)
+    o = 0
+    f = open(path, 'wb')
+    micropython.kbd_intr(-1)
+    try:
+        wr('\\x06')
+        left = size
+        while left:
+            n = win if left > win else left
+            d = rd(n)
+            left -= n
+            wr('\\x06')
+            h.update(d)
+            mv[o:o + n] = d
+            o += n
+            if o >= {chunk}:
+                f.write(buf)
+                o = 0
+        if o:
+            f.write(mv[:o])
+    finally:
+        micropython.kbd_intr(3)
+        f.close()
+    print(_hb.hexlify(h.digest()).decode())
+_hil_recv({path!r}, {size}, {win})
+"""
+
+_SENDER = _PRELUDE + """\
+def _hil_send(path):
+    h = _hh.sha256()
+    w = sys.stdout.buffer.write
+    f = open(path, 'rb')
+    try:
+        print(_ho.stat(path)[6])
+        while True:
+            d = f.read({chunk})
+            if not d:
+                break
+            h.update(d)
+            w(d)
+    finally:
+        f.close()
+    print()
+    print(_hb.hexlify(h.digest()).decode())
+_hil_send({path!r})
+"""
+
+_HASH_FILE = _PRELUDE + """\
+def _hil_hash(path):
+    h = _hh.sha256()
+    f = open(path, 'rb')
+    try:
+        while True:
+            d = f.read({chunk})
+            if not d:
+                break
+            h.update(d)
+    finally:
+        f.close()
+    print(_hb.hexlify(h.digest()).decode())
+_hil_hash({path!r})
+"""
+
+_B64_SENDER = _PRELUDE + """\
+def _hil_send(path):
+    h = _hh.sha256()
+    f = open(path, 'rb')
+    try:
+        print(_ho.stat(path)[6])
+        while True:
+            d = f.read({chunk})
+            if not d:
+                break
+            h.update(d)
+            print(_hb.b2a_base64(d).decode().strip())
+    finally:
+        f.close()
+    print('=' + _hb.hexlify(h.digest()).decode())
+_hil_send({path!r})
+"""
+
+_RENAME = """\
+import uos
+try:
+    uos.remove({final!r})
+except OSError:
+    pass
+uos.rename({part!r}, {final!r})
+"""
+
+_REMOVE_QUIETLY = """\
+import uos
+try:
+    uos.remove({path!r})
+except OSError:
+    pass
+"""
+
+
+def check_remote(path: str) -> str:
+    if not any(path.startswith(root) for root in ROOTS) or path.endswith("/") or "/../" in path:
+        raise TransferError(f"remote path {path!r}: must name a file under /sd/ or /flash/")
+    return path
+
+
+def _digest_line(out: bytes, what: str) -> str:
+    m = _HASH_RE.search(out)
+    if m is None:
+        raise ReplProtocolError(f"{what}: the board printed no sha256 ({out[-120:]!r})")
+    return m.group(1).decode()
+
+
+class Transfer:
+    """put/get for one board connection."""
+
+    def __init__(self, repl: Repl, fast_baud: int = 0, retries: int = RETRIES,
+                 fast_threshold: int = FAST_THRESHOLD) -> None:
+        self.repl = repl
+        self.fast_baud = fast_baud
+        self.retries = retries
+        self.fast_threshold = fast_threshold
+        self.streaming: bool | None = None   # firmware has stdin.buffer + kbd_intr (probed once)
+        self.window = SLOW_WINDOW
+        self.last_baud = 0                   # baud the last transfer ran at
+
+    @property
+    def console(self):
+        return self.repl.console
+
+    @property
+    def link(self):
+        return self.repl.console.link
+
+    def note(self, text: str) -> None:
+        self.link.note(f"transfer: {text}")
+
+    def probe(self) -> bool:
+        if self.streaming is None:
+            self.streaming = self.repl.exec(_PROBE).strip() == b"True"
+            self.note("raw stdin streaming " + ("available" if self.streaming else
+                                                "not available: base64 fallback"))
+        return self.streaming
+
+    # -- put -----------------------------------------------------------------------------------
+    def put(self, data: bytes | Path | str, remote: str, progress: Progress | None = None) -> str:
+        """Write ``data`` (bytes or a local file) to ``remote``; returns its sha256 hex."""
+        check_remote(remote)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            path = Path(data)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise TransferError(f"put {path} -> {remote}: cannot read {path}: {exc.strerror}") from None
+        data = bytes(data)
+        want = hashlib.sha256(data).hexdigest()
+        part = remote + ".part"
+        streaming = self.probe()
+        with self._maybe_fast(len(data)):
+            for attempt in range(1, self.retries + 1):
+                try:
+                    got = (self._put_stream(data, part, progress) if streaming
+                           else self._put_b64(data, part, progress))
+                except (ReplProtocolError, TransferError) as exc:
+                    self.note(f"put {remote}: try {attempt} failed: {exc}")
+                    self.repl.forget()
+                    got = None
+                if got == want:
+                    self.repl.exec(_RENAME.format(part=part, final=remote))
+                    return want
+                if got is not None:
+                    self.note(f"put {remote}: sha256 mismatch on try {attempt} (host {want[:16]}, board {got[:16]})")
+                self._remove_quietly(part)
+        raise TransferError(f"put {remote} on {self.link.url}: no verified copy after {self.retries} tries "
+                            f"(serial log: {self.link.log_path})")
+
+    def _remove_quietly(self, path: str) -> None:
+        try:
+            self.repl.exec(_REMOVE_QUIETLY.format(path=path))
+        except HilError as exc:
+            self.note(f"could not remove {path}: {exc}")
+
+    def _put_stream(self, data: bytes, part: str, progress: Progress | None) -> str:
+        console = self.console
+        size, win = len(data), self.window
+        self.repl.exec_start(_RECEIVER.format(chunk=WRITE_CHUNK, path=part, size=size, win=win))
+        # the receiver says it is ready (Ctrl-C off) with one ACK; an exception ends stdout instead
+        first = console.read(1, 5.0)
+        if first != ACK:
+            console.unread(first)
+            result = self.repl.exec_finish(5.0)
+            if result.stderr:
+                raise parse_traceback(result.stderr)
+            raise ReplProtocolError(f"receiver for {part} did not start ({result.stdout[-80:]!r})")
+        wire = win * 10 / max(1, self.link.baud)
+        ack_timeout = 5.0 + (CREDIT + 1) * wire
+        sent = acked = 0
+        windows = (size + win - 1) // win
+        while acked < windows:
+            while sent < windows and sent - acked < CREDIT:
+                console.write(data[sent * win:(sent + 1) * win])
+                sent += 1
+            got = console.read(sent - acked, ack_timeout)
+            if not got:
+                self._unstick(size - acked * win)
+                raise TransferError(f"put {part}: no acknowledgement for window {acked + 1} of {windows} "
+                                    f"within {ack_timeout:.1f} s")
+            ok = len(got) - len(got.lstrip(ACK))
+            if ok < len(got):
+                console.unread(got[ok:])
+                if ok == 0:
+                    result = self.repl.exec_finish(5.0)
+                    if result.stderr:
+                        raise parse_traceback(result.stderr)
+                    raise ReplProtocolError(f"put {part}: unexpected bytes from the receiver "
+                                            f"{result.stdout[:80]!r}")
+            acked += ok
+            if progress:
+                progress(min(size, acked * win), size)
+        result = self.repl.exec_finish(10.0)
+        if result.stderr:
+            raise parse_traceback(result.stderr)
+        return _digest_line(result.stdout, f"put {part}")
+
+    def _unstick(self, need: int) -> None:
+        """Bytes were lost: the receiver waits for more with Ctrl-C off. Feed it zeros until it
+        ends (its hash will not match and the put is retried); extra zeros land in the raw REPL
+        line buffer, which the next Ctrl-C clears."""
+        console = self.console
+        self.note(f"receiver stalled; feeding up to {need + CREDIT * self.window} filler bytes")
+        budget = need + CREDIT * self.window
+        step = 64
+        while budget > 0:
+            console.write(b"\0" * step)
+            budget -= step
+            if CTRL_D in console.read_until(CTRL_D, 0.05, error=None):
+                break
+        self.repl.forget()
+
+    def _put_b64(self, data: bytes, part: str, progress: Progress | None) -> str:
+        self.repl.exec(f"_hf = open({part!r}, 'wb')\nimport ubinascii as _hb\n_hw = _hf.write\n_ha = _hb.a2b_base64")
+        try:
+            step = B64_CHUNK * B64_PER_EXEC
+            for start in range(0, len(data), step):
+                block = data[start:start + step]
+                lines = [f"_hw(_ha({base64.b64encode(block[i:i + B64_CHUNK]).decode()!r}))"
+                         for i in range(0, len(block), B64_CHUNK)]
+                self.repl.exec("\n".join(lines), 30.0)
+                if progress:
+                    progress(min(len(data), start + step), len(data))
+        finally:
+            self.repl.exec("_hf.close()\ndel _hf, _hw, _ha")
+        return self.remote_sha256(part)
+
+    def remote_sha256(self, remote: str) -> str:
+        """sha256 of a file on the board, read back from its storage."""
+        out = self.repl.exec(_HASH_FILE.format(chunk=WRITE_CHUNK, path=remote), 120.0)
+        return _digest_line(out, f"sha256 of {remote}")
+
+    # -- get -----------------------------------------------------------------------------------
+    def get(self, remote: str, local: Path | str | None = None, progress: Progress | None = None) -> bytes:
+        """Read ``remote``; verified against the board's sha256. Saved to ``local`` if given
+        (through ``local.part``, renamed when complete)."""
+        check_remote(remote)
+        streaming = self.probe()
+        last: Exception | None = None
+        for attempt in range(1, self.retries + 1):
+            try:
+                data, theirs = (self._get_stream(remote, progress) if streaming
+                                else self._get_b64(remote, progress))
+            except (ReplProtocolError, TransferError) as exc:
+                self.note(f"get {remote}: try {attempt} failed: {exc}")
+                self.repl.forget()
+                last = exc
+                continue
+            ours = hashlib.sha256(data).hexdigest()
+            if ours == theirs:
+                if local is not None:
+                    target = Path(local)
+                    tmp = target.with_name(target.name + ".part")
+                    tmp.write_bytes(data)
+                    os.replace(tmp, target)
+                return data
+            self.note(f"get {remote}: sha256 mismatch on try {attempt} (host {ours[:16]}, board {theirs[:16]})")
+            last = None
+        raise TransferError(f"get {remote} on {self.link.url}: no verified copy after {self.retries} tries"
+                            + (f" (last error: {last})" if last else "") + f" (serial log: {self.link.log_path})")
+
+    def _start_reading(self, code: str, remote: str) -> int:
+        """Run a sender; its first stdout line is the file size (or it raised)."""
+        console = self.console
+        self.repl.exec_start(code)
+        head = console.read_until(b"\r\n", 10.0, error=None)
+        if not head or CTRL_D in head:
+            console.unread(head)
+            result = self.repl.exec_finish(5.0)
+            if result.stderr:
+                raise parse_traceback(result.stderr)
+            raise ReplProtocolError(f"get {remote}: no size line ({result.stdout[:80]!r})")
+        try:
+            return int(head.strip())
+        except ValueError:
+            raise ReplProtocolError(f"get {remote}: size line {head[:40]!r} is not a number") from None
+
+    def _get_stream(self, remote: str, progress: Progress | None) -> tuple[bytes, str]:
+        size = self._start_reading(_SENDER.format(chunk=WRITE_CHUNK, path=remote), remote)
+        console = self.console
+        parts: list[bytes] = []
+        got = 0
+        per_byte = 10 / max(1, self.link.baud)
+        deadline = time.monotonic() + 10.0 + size * per_byte * 2
+        while got < size:
+            chunk = console.read(min(65536, size - got), max(0.0, deadline - time.monotonic()))
+            if not chunk:
+                raise TransferError(f"get {remote}: stream stopped after {got} of {size} bytes")
+            parts.append(chunk)
+            got += len(chunk)
+            if progress:
+                progress(got, size)
+        result = self.repl.exec_finish(10.0)
+        if result.stderr:
+            raise parse_traceback(result.stderr)
+        return b"".join(parts), _digest_line(result.stdout, f"get {remote}")
+
+    def _get_b64(self, remote: str, progress: Progress | None) -> tuple[bytes, str]:
+        size = self._start_reading(_B64_SENDER.format(chunk=B64_CHUNK, path=remote), remote)
+        per_byte = 10 / max(1, self.link.baud)
+        result = self.repl.exec_finish(10.0 + size * per_byte * 3)
+        if result.stderr:
+            raise parse_traceback(result.stderr)
+        parts, digest = [], ""
+        for line in result.stdout.split(b"\r\n"):
+            if line.startswith(b"="):
+                digest = line[1:].decode()
+            elif line:
+                try:
+                    parts.append(base64.b64decode(line, validate=True))
+                except binascii.Error:
+                    raise TransferError(f"get {remote}: garbled base64 line {line[:40]!r}") from None
+        data = b"".join(parts)
+        if progress:
+            progress(len(data), size)
+        if len(data) != size or not digest:
+            raise TransferError(f"get {remote}: got {len(data)} of {size} bytes")
+        return data, digest
+
+    # -- fast baud ---------------------------------------------------------------------------------
+    def _maybe_fast(self, size: int) -> "_FastBaud":
+        return _FastBaud(self, size)
+
+
+class _FastBaud:
+    """Context: the REPL UART at fast_baud for one big transfer, then back."""
+
+    def __init__(self, transfer: Transfer, size: int) -> None:
+        self.t = transfer
+        self.size = size
+        self.slow = transfer.link.baud
+        self.active = False
+
+    def __enter__(self) -> "_FastBaud":
+        t = self.t
+        t.last_baud = self.slow
+        if t.fast_baud and self.size >= t.fast_threshold and t.streaming:
+            self.active = switch_baud(t.repl, t.fast_baud, FAST_RX_BUFFER)
+            if self.active:
+                t.window = FAST_WINDOW
+                t.last_baud = t.fast_baud
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        t = self.t
+        t.window = SLOW_WINDOW
+        if self.active:
+            if not switch_baud(t.repl, self.slow, BOOT_RX_BUFFER):
+                raise TransferError(f"{t.link.url}: could not switch the REPL back to {self.slow} baud")
+
+
+_SWITCH = """\
+import time
+from machine import UART
+_u = UART.repl_uart()
+print('SW')
+time.sleep_ms(20)
+_u.init({baud}, 8, None, 1, read_buf_len={rxbuf})
+time.sleep_ms(100)
+"""
+
+
+def switch_baud(repl: Repl, baud: int, rxbuf: int) -> bool:
+    """Switch the board's REPL UART and the host to ``baud``; verify with a round trip.
+
+    The board prints SW at the old baud, waits for it to drain, switches, and pauses before
+    its closing framing so the host has switched too. On any failure the host returns to the
+    old baud (and asks the board to, if it did switch) and we carry on slowly, with a note.
+    """
+    link, console = repl.console.link, repl.console
+    old = link.baud
+    if baud == old:
+        return True
+    link.note(f"switching the REPL UART from {old} to {baud} baud")
+    try:
+        repl.exec_start(_SWITCH.format(baud=baud, rxbuf=rxbuf))
+        if console.expect([b"SW\r\n", re.escape(CTRL_D)], 3.0) == 1:
+            console.unread(CTRL_D)
+            result = repl.exec_finish(3.0)
+            link.note(f"baud switch refused by the board: {parse_traceback(result.stderr)}; staying at {old}")
+            return False
+        link.set_baud(baud)
+        repl.exec_finish(3.0)
+        if repl.exec("print(54321)", 3.0) == b"54321\r\n":
+            return True
+        raise ReplProtocolError("round trip at the new baud garbled")
+    except (ReplProtocolError, ReplError) as exc:
+        link.note(f"baud switch to {baud} failed ({exc}); back to {old}")
+    repl.forget()
+    link.set_baud(old)
+    try:
+        repl.enter_raw(tries=2, timeout=1.0)
+        return False      # the board never left the old baud
+    except ReplProtocolError:
+        pass
+    link.set_baud(baud)   # the board did switch: ask it to come back
+    try:
+        repl.enter_raw(tries=2, timeout=1.0)
+        repl.exec_start(_SWITCH.format(baud=old, rxbuf=BOOT_RX_BUFFER))
+        console.read_until(b"SW\r\n", 3.0)
+        link.set_baud(old)
+        repl.exec_finish(3.0)
+    except ReplProtocolError as exc:
+        link.set_baud(old)
+        raise TransferError(f"{link.url}: lost the board while switching to {baud} baud: {exc}") from None
+    return False
