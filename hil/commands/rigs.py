@@ -1,0 +1,105 @@
+"""`hil rigs list` and `hil rigs check NAME [--probe]`."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from hil.errors import ConfigError, HilError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("rigs", help="list and check rig files (rigs/NAME.toml)",
+                                   description="Rig files: what each rig is and whether it answers.")
+    sub = parser.add_subparsers(dest="rigs_command", metavar="SUBCOMMAND")
+
+    p = sub.add_parser("list", help="list the rigs in the rig directory")
+    p.add_argument("--rig-dir", default=None, metavar="DIR", help="rig directory (default ./rigs)")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("check", help="validate a rig file; with --probe, open the port and ask the board")
+    p.add_argument("name", help="rig name (rigs/NAME.toml) or path to a rig file")
+    p.add_argument("--rig-dir", default=None, metavar="DIR", help="rig directory (default ./rigs)")
+    p.add_argument("--probe", action="store_true",
+                   help="open the port (starting a temporary simulator for sim rigs) and report the "
+                        "MaixPy version, free memory and SD card")
+    p.set_defaults(func=cmd_check)
+
+    def no_subcommand(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=no_subcommand)
+
+
+def _rig_dir(args: argparse.Namespace) -> Path:
+    from hil.rig import default_rig_dir
+    return Path(args.rig_dir) if args.rig_dir else default_rig_dir()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from hil.rig import load_rig, rig_names
+    rig_dir = _rig_dir(args)
+    names = rig_names(rig_dir)
+    if not names:
+        raise ConfigError(f"no rig files (*.toml) in {rig_dir}")
+    rows = [("RIG", "BOARD", "PORT", "POWER", "FIRMWARE", "DESCRIPTION")]
+    bad = 0
+    for name in names:
+        try:
+            rig = load_rig(name, rig_dir)
+        except ConfigError as exc:
+            bad += 1
+            rows.append((name, "-", "-", "-", "-", f"INVALID: {exc}"))
+            continue
+        port = f"sim ({rig.sim.transport})" if rig.sim else rig.serial.port
+        rows.append((rig.name, rig.board.name, port, rig.power.driver, rig.profile.name, rig.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5])
+    return 1 if bad else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from hil.rig import load_rig
+    rig = load_rig(args.name, _rig_dir(args))
+    port = f"simulated ({rig.sim.transport}, firmware {rig.sim.firmware})" if rig.sim else rig.serial.port
+    print(f"rig {rig.name}: ok: {rig.board.title} on {port}, power {rig.power.driver}, "
+          f"firmware profile {rig.profile.name}" + (f", image {rig.firmware.image}" if rig.firmware.image else ""))
+    if not args.probe:
+        return 0
+    return probe(rig)
+
+
+def probe(rig) -> int:
+    """Open the rig, get the REPL (soft reset for a fresh banner) and report what answers."""
+    from hil.board import Board
+    scratch = Path(tempfile.mkdtemp(prefix="hil-probe-")) if rig.sim else None
+    board = Board(rig, results=scratch or Path("results"),
+                  sim_state=(scratch / "sim-state") if scratch else None)
+    try:
+        board.open()
+        print(f"probe: port {board.port} open" + (f" (simulator pid {board.sim.pid})" if board.sim else ""))
+        board.start()
+        device = board.device
+        mem = device.memory()
+        print(f"probe: firmware {board.firmware_version or '(no banner seen)'}"
+              + ("" if board.firmware_version in ("", rig.profile.version)
+                 else f" (profile {rig.profile.name} expects {rig.profile.version})"))
+        print(f"probe: banner: {board.banner}")
+        print(f"probe: GC heap {device.gc_heap_size()} bytes, free {mem.gc_free}; "
+              f"system heap free {mem.sys_heap_free} bytes")
+        sd = device.sd_present()
+        print(f"probe: SD card {'present' if sd else 'absent'}"
+              + ("" if sd == rig.storage.sd else f" (rig says storage.sd = {str(rig.storage.sd).lower()})"))
+        if board.recoveries:
+            print(f"probe: needed recovery: {', '.join(board.recoveries)}")
+    except HilError as exc:
+        raise type(exc)(f"rig {rig.name}: probe failed: {exc}") if type(exc).__init__ is HilError.__init__ \
+            else exc
+    finally:
+        board.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
