@@ -18,7 +18,7 @@ pytest.importorskip("hil.report.record")
 CONFTEST = '''
 import json, os
 from pathlib import Path
-from hil.report.record import MeasurementRecord, RunRecordWriter, now_iso
+from hil.report.record import MeasurementRecord, RunRecordWriter, new_run_id, now_iso
 
 S = json.loads(Path(os.environ["HIL_FAKE_SCENARIO"]).read_text())
 
@@ -52,8 +52,9 @@ def pytest_configure(config):
     rig = config.getoption("--rig")[0]
     fw = S["firmware"][rig]
     results = Path(config.getoption("--hil-results"))
-    w = RunRecordWriter(results)
-    w.header(run_id=results.name, rig=rig, board="maix-bit", firmware_profile=fw[0],
+    run_id = new_run_id(rig, results)       # like the real plugin: <results>/<run_id>/run.jsonl
+    w = RunRecordWriter(results / run_id)
+    w.header(run_id=run_id, rig=rig, board="maix-bit", firmware_profile=fw[0],
              firmware_version=fw[1], argv=["pytest"])
     config.pluginmanager.register(Recorder(w, rig, fw[0]), "fake-recorder")
 '''
@@ -117,7 +118,7 @@ def test_nightly_first_night_then_regression(fake, capsys):
     out = capsys.readouterr().out
     assert "first night on rig simfake" in out
     run1 = results / "2024-05-01T020000-simfake"
-    assert any(run1.rglob("run*.jsonl"))
+    assert len(list(run1.glob("*/run.jsonl"))) == 1
     assert (results / "2024-05-01T020000-simfake.console.log").is_file()
 
     assert night(HEALTHY, "2024-05-02T020000") == 0

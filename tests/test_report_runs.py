@@ -179,3 +179,20 @@ def test_records_from_the_real_writer_are_read(tmp_path):
     a, b = run.tests
     assert a.measurements[0].ok is True and len(a.measurements) == 1
     assert b.broken and b.message == "LinkError: lost"
+
+
+def test_run_one_level_down_as_the_plugin_writes_it(tmp_path, capsys):
+    import shutil
+    from hil.report.runs import locate_run
+    nightly_dir = tmp_path / "2024-05-01T020000-sim"
+    shutil.copytree(GOOD, nightly_dir / "20240501-020000-sim")
+    assert locate_run(nightly_dir) == nightly_dir / "20240501-020000-sim"
+    assert load_run(nightly_dir).run_id == "2024-05-01T020000-sim"
+    runs, skipped = find_runs(tmp_path)
+    assert [r.path.name for r in runs] == ["20240501-020000-sim"] and not skipped
+    shutil.copytree(GOOD, nightly_dir / "20240501-030000-sim")
+    with pytest.raises(ConfigError, match=r"holds 2 runs \(20240501-020000-sim, 20240501-030000-sim\)"):
+        load_run(nightly_dir)
+    assert len(find_runs(tmp_path)[0]) == 2
+    assert hil_main(["report", "compare", str(nightly_dir), str(GOOD)]) == 2
+    assert "name one of them" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from hil.report.compare import DEFAULT_FLAKY_WINDOW, compare_runs
 from hil.report.files import write_atomic
 from hil.report.html import render_html
 from hil.report.markdown import render_markdown
-from hil.report.runs import RECORD_GLOB, Run, find_runs, load_run, same_run
+from hil.report.runs import Run, find_runs, load_run, locate_run, same_run
 from hil.report.tolerance import Tolerances
 
 # pytest's exit codes that mean the run itself went wrong (not "some tests failed").
@@ -143,15 +143,11 @@ def _run_all(runs: list[RigRun], argvs: dict[str, list[str]], jobs: int, timeout
 
 
 def locate_run_dir(run_dir: Path) -> Path | None:
-    """The directory holding the run record: run_dir itself, or its one sub-directory that has
-    run*.jsonl (should the plugin put the run one level down)."""
-    if run_dir.is_dir() and any(run_dir.glob(RECORD_GLOB)):
-        return run_dir
-    if run_dir.is_dir():
-        subs = [d for d in run_dir.iterdir() if d.is_dir() and any(d.glob(RECORD_GLOB))]
-        if len(subs) == 1:
-            return subs[0]
-    return None
+    """The run pytest wrote under ``--hil-results run_dir`` (the plugin adds a <run_id> level)."""
+    try:
+        return locate_run(run_dir)
+    except ConfigError:
+        return None
 
 
 def _tail(path: Path, lines: int = 1) -> str:

@@ -357,16 +357,48 @@ def read_record_file(file: Path) -> _FileRecord:
     return _FileRecord(header, tests, footer, notes)
 
 
+def _has_records(d: Path) -> bool:
+    return any(p.is_file() for p in d.glob(RECORD_GLOB))
+
+
+def run_dirs_under(d: Path) -> list[Path]:
+    """Sub-directories of ``d`` that are runs: holding run*.jsonl themselves, or one level down
+    (``--hil-results X`` makes the plugin write X/<run_id>/run.jsonl, and `hil nightly` passes a
+    dated X per rig)."""
+    out: list[Path] = []
+    for child in sorted(p for p in d.iterdir() if p.is_dir()):
+        if _has_records(child):
+            out.append(child)
+        else:
+            out.extend(g for g in sorted(child.iterdir()) if g.is_dir() and _has_records(g))
+    return out
+
+
+def locate_run(path: str | Path) -> Path:
+    """The run a path names: a .jsonl file, a directory holding run*.jsonl, or a directory
+    holding exactly one such run directory (what ``--hil-results DIR`` produces)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if not p.is_dir():
+        raise ConfigError(f"{p}: no such run directory or run record")
+    if _has_records(p):
+        return p
+    subs = [c for c in sorted(p.iterdir()) if c.is_dir() and _has_records(c)]
+    if len(subs) == 1:
+        return subs[0]
+    if subs:
+        names = ", ".join(c.name for c in subs[:4]) + (", ..." if len(subs) > 4 else "")
+        raise ConfigError(f"{p}: holds {len(subs)} runs ({names}); name one of them")
+    raise ConfigError(f"{p}: no run record here (expected {RECORD_GLOB})")
+
+
 def record_files(path: Path) -> list[Path]:
-    """The record files of a run: ``path`` itself, or every run*.jsonl in the directory."""
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.glob(RECORD_GLOB) if p.is_file())
-        if not files:
-            raise ConfigError(f"{path}: no run record here (expected {RECORD_GLOB})")
-        return files
-    raise ConfigError(f"{path}: no such run directory or run record")
+    """The record files of a run: ``path`` itself, or every run*.jsonl in its run directory."""
+    where = locate_run(path)
+    if where.is_file():
+        return [where]
+    return sorted(p for p in where.glob(RECORD_GLOB) if p.is_file())
 
 
 def load_run(path: str | Path) -> Run:
@@ -375,7 +407,7 @@ def load_run(path: str | Path) -> Run:
     The same test on the same rig appearing twice (a worker restarted, a resumed run) keeps the
     later result and notes it.
     """
-    p = Path(path)
+    p = locate_run(path)
     records = [read_record_file(f) for f in record_files(p)]
     notes: list[str] = [n for r in records for n in r.notes]
     ids = sorted({r.header.run_id for r in records})
@@ -411,26 +443,22 @@ def _later(a: TestResult, b: TestResult) -> TestResult:
 
 
 def find_runs(directory: str | Path) -> tuple[list[Run], list[str]]:
-    """Every run under ``directory`` (sub-directories holding run*.jsonl, and loose .jsonl files),
+    """Every run under ``directory`` (see run_dirs_under, and loose .jsonl files),
     oldest first. A run that cannot be read is skipped and its one-line reason returned, so one
     broken night does not hide the rest of the history.
     """
     d = Path(directory)
     if not d.is_dir():
         raise ConfigError(f"{d}: no such results directory")
-    candidates: list[Path] = []
-    for child in sorted(d.iterdir()):
-        if child.is_dir() and any(child.glob(RECORD_GLOB)):
-            candidates.append(child)
-        elif child.is_file() and child.suffix == ".jsonl":
-            candidates.append(child)
+    candidates: list[Path] = run_dirs_under(d)
+    candidates += sorted(c for c in d.iterdir() if c.is_file() and c.suffix == ".jsonl")
     runs: list[Run] = []
     skipped: list[str] = []
     for c in candidates:
         try:
             runs.append(load_run(c))
         except ConfigError as exc:
-            skipped.append(f"skipped {c.name}: {exc}")
+            skipped.append(f"skipped {c.relative_to(d)}: {exc}")
     runs.sort(key=Run.sort_key)
     return runs, skipped
 
