@@ -265,3 +265,18 @@ def test_amounts_for_humans():
     assert human_amount(0.42, "s") == "420 ms"
     assert measurement_phrase("load_time_sd_v3_s", "sim/x", 1.2, 2.04, "s") == (
         "load_time_sd_v3_s on sim/x rose 840 ms (1.2 -> 2.04 s)")
+
+
+def test_long_sections_are_capped_for_a_ci_summary(tmp_path):
+    from hil.report.markdown import render_markdown
+    h = make_records.header("a", "2024-05-01T02:00:00Z", "sim", ("fw", "v"), None)
+    old = [h] + [make_records.test_line(f"suites/t.py::test_{i}", "sim", "fw", "passed", "")
+                 for i in range(60)]
+    new = [h] + [make_records.test_line(f"suites/t.py::test_{i}", "sim", "fw", "broken", "")
+                 for i in range(60)]
+    make_records.write(tmp_path / "a" / "run.jsonl", old)
+    make_records.write(tmp_path / "b" / "run.jsonl", new)
+    c = compare_runs(load_run(tmp_path / "a"), load_run(tmp_path / "b"))
+    md = render_markdown(c)
+    assert c.exit_code == 0 and c.count("broken") == 60
+    assert "- ... and 35 more (see --json)" in md and len(md.splitlines()) < 50

@@ -16,6 +16,7 @@ _SECTIONS = (
     ("newly_skipped", "Newly skipped"),
 )
 _MAX_MESSAGE = 160
+_MAX_ITEMS = 25     # per section: a night where everything broke must still fit a CI summary
 
 
 def _one_line(text: str) -> str:
@@ -41,6 +42,12 @@ def _test_line(t: TestChange) -> str:
     return text
 
 
+def _capped(lines: list[str]) -> list[str]:
+    if len(lines) <= _MAX_ITEMS:
+        return lines
+    return lines[:_MAX_ITEMS] + [f"- ... and {len(lines) - _MAX_ITEMS} more (see --json)"]
+
+
 def _group(g: Group) -> list[str]:
     # A firmware change on the same rig is its own line; other pairings name the old side.
     same = g.old_label == g.label or g.firmware_change
@@ -54,7 +61,7 @@ def _group(g: Group) -> list[str]:
         if items:
             note = ": failures came back after a pass, not counted" if kind == "flaky" else ""
             out.append(f"**{heading} ({len(items)})**{note}")
-            out.extend(_test_line(t) for t in items)
+            out.extend(_capped([_test_line(t) for t in items]))
             out.append("")
     worse = [m for m in g.measurements if m.regression]
     other = [m for m in g.measurements if not m.regression]
@@ -74,7 +81,7 @@ def _group(g: Group) -> list[str]:
     broken = g.of("broken")
     if broken:
         out.append(f"**Broken: infrastructure errors, not blamed on the firmware ({len(broken)})**")
-        out.extend(_test_line(t) for t in broken)
+        out.extend(_capped([_test_line(t) for t in broken]))
         out.append("")
     if len(out) == 2 or (len(out) == 3 and g.firmware_change):
         out.append("No changes.")
