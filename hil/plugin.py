@@ -165,11 +165,16 @@ def measure(request: pytest.FixtureRequest) -> Callable[..., float]:
         record = MeasurementRecord.check(name, value, unit, low, high)
         records.append(record)
         if record.ok is False:
-            band = f"[{'-inf' if low is None else f'{low:g}'}, {'+inf' if high is None else f'{high:g}'}]"
-            pytest.fail(f"measurement {name} = {float(value):g} {unit} is outside its band {band}".replace("  ", " "),
-                        pytrace=False)
+            band = f"[{'-inf' if low is None else _num(low)}, {'+inf' if high is None else _num(high)}]"
+            shown = f"{_num(value)} {unit}".strip()
+            pytest.fail(f"measurement {name} = {shown} is outside its band {band}", pytrace=False)
         return value
     return _measure
+
+
+def _num(value: float) -> str:
+    v = float(value)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:g}"
 
 
 # -- reports: infrastructure errors are errors, not failures --------------------------------------
@@ -405,7 +410,8 @@ def _message(report: pytest.TestReport) -> str:
         return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and getattr(crash, "message", None):
-        return one_line(crash.message)
+        text = crash.message
+        return one_line(text[len("Failed: "):] if text.startswith("Failed: ") else text)
     text = _longrepr_text(report).strip().splitlines()
     return one_line(text[-1]) if text else ""
 
