@@ -1,5 +1,6 @@
-"""Reports over run records: loading (runs), night-vs-night comparison (compare, markdown),
-the static trend page (html, svg), history of a results directory, and allure metadata.
+"""Reports over run records.
 
-The run record writer (record.py) belongs to the pytest plugin; everything here only reads.
+runs (validating reader, finding runs in a results dir), tolerance and compare (night against
+night), markdown (CI summary), html + svg (the static trend page), allure_env (allure metadata),
+files (atomic writes). record.py, the writer, belongs to the pytest plugin; the rest only reads.
 """
