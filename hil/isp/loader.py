@@ -30,6 +30,7 @@ FLASH_CHUNK = 65536              # kflash's ISP_FLASH_WRITE frame size (16 secto
 STAGE0_BAUD = 1500000            # the only stage-0 (ROM) fast baud kflash uses
 STAGE0_BOARDS = ("goE", "maixduino", "trainer")   # kflash -B values that get ROM 0xC6
 STUB_BOOT_WAIT_S = 0.1           # kflash waits this long for the stub to start
+GREET_POLL_S = 0.05              # re-send a greeting this often while waiting for the chip
 
 
 def stage0_divisor_value(baud: int = STAGE0_BAUD) -> int:
@@ -183,9 +184,32 @@ class IspSession:
 
     # --- generic request ----------------------------------------------------------------------
 
+    def await_reply(self, op: int, timeout: float) -> tuple[Reply | None, str]:
+        """The next reply to ``op`` within ``timeout``, or (None, what went wrong).
+
+        Replies to other ops are late answers to earlier requests (a retried greeting, a
+        request we gave up on) and are skipped, as is ISP_DEBUG_INFO text (logged)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, f"no reply within {timeout:.1f} s"
+            reply, raw = self.recv(left)
+            if reply is None:
+                if raw is None:
+                    return None, f"no reply within {timeout:.1f} s"
+                return None, f"unreadable reply {raw[:16].hex() or '(empty)'}"
+            if reply.op == RomOp.DEBUG_INFO:
+                self.log(f"board says: {reply.text}")
+                continue
+            if reply.op != op:
+                continue
+            return reply, ""
+
     def transact(self, stage: str, op: int, address: int, payload: bytes, *, timeout: float,
                  tries: int, short: bool = False, busy_sleep: float = 0.5) -> Reply:
-        """Send ``payload`` until a reply for ``op`` with reason OK arrives (bounded)."""
+        """Send ``payload`` until a reply for ``op`` with reason OK arrives (bounded: ``tries``
+        sends, plus "flash is busy" answers for at most ``timeouts.busy_budget`` seconds)."""
         busy_deadline = time.monotonic() + self.timeouts.busy_budget
         attempt = 0
         problem = "no reply"
@@ -195,37 +219,36 @@ class IspSession:
                 self.send_short(op)
             else:
                 self.send(payload)
-            reply, raw = self.recv(timeout)
+            reply, problem = self.await_reply(op, timeout)
             if reply is None:
-                problem = f"no reply within {timeout:.1f} s" if raw is None else \
-                    f"unreadable reply {raw[:16].hex()}"
                 self.drain()
                 continue
             if reply.reason == Reason.FLASH_BUSY and time.monotonic() < busy_deadline:
                 attempt -= 1          # busy is not a failure, only bounded by the busy budget
                 time.sleep(busy_sleep)
                 continue
-            if reply.op == op and reply.reason == Reason.OK:
+            if reply.reason == Reason.OK:
                 return reply
-            if reply.op == RomOp.DEBUG_INFO:
-                self.log(f"board says: {reply.text}")
-                attempt -= 1
-                continue
-            problem = f"unexpected reply {reply.describe()}"
-            self.drain()
+            problem = f"reply {reply.describe()}"
         raise self._error(stage, op, address, f"{problem} after {tries} tries")
 
     # --- ROM stage ----------------------------------------------------------------------------
 
     def rom_greet(self, tries: int | None = None) -> bool:
-        """One or more ROM NOPs; True when the ROM answered."""
+        """ROM NOPs, re-sent every GREET_POLL_S within each ``timeouts.greet`` window (a NOP
+        sent while the chip is still in reset is lost); True when the ROM answered."""
         for _ in range(tries or self.retries.greets_per_round):
-            self.send_short(RomOp.NOP)
-            reply, raw = self.recv(self.timeouts.greet)
-            if reply is not None and (reply.reason == Reason.OK or len(raw or b"") == 2):
-                # Accept the ROM's 2-byte reply; a longer frame with reason 0 is more likely a
-                # firmware echoing our own bytes than the ROM.
-                return True
+            deadline = time.monotonic() + self.timeouts.greet
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.send_short(RomOp.NOP)
+                reply, raw = self.recv(min(GREET_POLL_S, left))
+                if reply is not None and (reply.reason == Reason.OK or len(raw or b"") == 2):
+                    # The ROM's reply is 2 bytes; a longer frame with reason 0 is more likely a
+                    # running firmware echoing our own bytes than the ROM.
+                    return True
             self.drain()
         return False
 
@@ -236,16 +259,18 @@ class IspSession:
             chunk = data[off:off + ROM_CHUNK]
             addr = address + off       # kflash advances the address even on a resend; we do not
             req = build_request(RomOp.MEMORY_WRITE, addr, chunk)
-            for attempt in range(self.retries.rom_write):
+            problem = ""
+            for _attempt in range(self.retries.rom_write):
                 self.send(req)
-                reply, raw = self.recv(self.timeouts.reply)
+                reply, problem = self.await_reply(RomOp.MEMORY_WRITE, self.timeouts.reply)
                 if reply is not None and reply.ok:
                     break
+                if reply is not None:
+                    problem = f"reply {reply.describe()}"
                 self.drain()
             else:
-                what = "no reply" if reply is None else f"reply {reply.describe()}"
                 raise self._error("SRAM upload", RomOp.MEMORY_WRITE, addr,
-                                  f"{what} after {self.retries.rom_write} tries")
+                                  f"{problem} after {self.retries.rom_write} tries")
             if progress:
                 progress(label, off + len(chunk), total)
 
@@ -259,19 +284,25 @@ class IspSession:
         self.send(build_u32_request(RomOp.CHANGE_BAUDRATE, stage0_divisor_value(baud)))
         self._flush()
         time.sleep(0.05)
+        self.drain()          # late replies at the old baud must not pass for answers at the new one
         self.set_baud(baud)
 
     # --- stub stage ---------------------------------------------------------------------------
 
     def stub_greet(self, tries: int | None = None, timeout: float | None = None) -> bool:
-        n = tries or self.retries.stub_greet
-        for _ in range(n):
-            self.send_short(StubOp.NOP)
-            reply, _raw = self.recv(timeout or self.timeouts.reply)
-            if reply is not None and reply.op == StubOp.NOP and reply.reason == Reason.OK:
-                return True
+        """Stub NOPs until it answers ``D2 E0``: ``tries`` windows of ``timeout`` seconds, the
+        NOP re-sent every GREET_POLL_S*2 inside a window (the stub may still be starting)."""
+        for _ in range(tries or self.retries.stub_greet):
+            deadline = time.monotonic() + (timeout or self.timeouts.reply)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.send_short(StubOp.NOP)
+                reply, _problem = self.await_reply(StubOp.NOP, min(2 * GREET_POLL_S, left))
+                if reply is not None and reply.reason == Reason.OK:
+                    return True
             self.drain()
-            time.sleep(0.05)
         return False
 
     def stub_change_baud(self, baud: int) -> None:
@@ -279,6 +310,7 @@ class IspSession:
         self.send(build_u32_request(StubOp.UARTHS_BAUDRATE_SET, baud))
         self._flush()
         time.sleep(0.05)
+        self.drain()          # late replies at the old baud must not pass for answers at the new one
         self.set_baud(baud)
 
     def flash_init(self, chip: int = 1) -> None:
