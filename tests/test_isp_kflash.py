@@ -42,8 +42,9 @@ def _hil(*args: str, **kw) -> subprocess.CompletedProcess:
                           timeout=180, **kw)
 
 
-def _kflash(state: Path, pty: str, board: str, image: Path) -> subprocess.CompletedProcess:
-    r = _hil("sim", "wrap", "--state", str(state), "--", KFLASH, "-p", pty, "-B", board, "-n", str(image))
+def _kflash(state: Path, pty: str, board: str, image: Path | str, *extra: str) -> subprocess.CompletedProcess:
+    r = _hil("sim", "wrap", "--state", str(state), "--", KFLASH, "-p", pty, "-B", board, "-n", *extra,
+             str(image))
     assert r.returncode == 0, f"kflash failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
     return r
 
@@ -109,17 +110,32 @@ def test_kflash_then_our_client_write_identical_flash(tmp_path, images):
     assert digests["ours"] == digests["kflash"]
 
 
-def test_kflash_on_maix_go_and_corrupt_image(tmp_path):
+def test_kflash_fast_on_maix_go_and_corrupt_image(tmp_path):
     corrupt = tmp_path / "bad.kfpkg"
     r = _hil("sim", "firmware", "--profile", PROFILE, "--corrupt", "-o", str(corrupt))
     assert r.returncode == 0, r.stderr
     with SimServer(tmp_path / "s", board="maix-go", pace=False, rfc2217=None,
                    program_factory=isp_only_factory) as sim:
         ctl = ControlClient(sim.control_path)
-        _kflash(tmp_path / "s", sim.endpoints["pty"], "goE", corrupt)
+        # -b 1500000 on goE: kflash's stage-0 ROM baud change (0xC6, 38.6/38 divisor) and the
+        # stub's 0xD6; the simulator garbles bytes whenever the two ends' bauds differ.
+        out = _kflash(tmp_path / "s", sim.endpoints["pty"], "goE", corrupt, "-b", "1500000")
+        assert "FT2232 mode" in out.stdout
+        isp = [e for e in ctl.events() if e["kind"] == "isp"]
+        assert {"what": "rom-baud", "baud": 1500000} in [{k: e.get(k) for k in ("what", "baud")} for e in isp]
+        assert any(e["what"] == "stub-baud" and e["baud"] == 1500000 for e in isp)
         boot = _boot_after_reboot(sim)
         assert (boot["mode"], boot["reason"]) == ("silent", "image sha256 mismatch")
         assert ctl.status()["mode"] == "silent"
+
+
+def test_kflash_erase(tmp_path):
+    with SimServer(tmp_path / "s", board="maix-bit", pace=False, rfc2217=None,
+                   program_factory=isp_only_factory) as sim:
+        sim.storage.flash.write(0x300000, b"\x00" * 0x3000)
+        out = _kflash(tmp_path / "s", sim.endpoints["pty"], "bit", "erase", "-A", "0x301000", "-L", "0x1000")
+        assert "flash has been erased" in out.stdout
+        assert sim.storage.flash.read(0x300000, 0x3000) == b"\x00" * 0x1000 + b"\xff" * 0x1000 + b"\x00" * 0x1000
 
 
 def test_kflash_without_the_shim_fails_on_the_pty(tmp_path, images):
