@@ -84,7 +84,7 @@ def _conv_v3(data: bytes, i: int, start: int, size: int, source: str) -> kpu.Dec
     conv = kpu.decode_layer_words(data[regs:regs + kpu.REGS])
     for name, off, length in (("bn_offset", bn, 8 * conv.oc), ("act_offset", act, kpu.ACT),
                               ("weights_offset", wst, conv.weights)):
-        if not start <= off and off + length <= end:
+        if not (start <= off and off + length <= end):
             raise bad(name, f"{length} bytes at {off:#x} leave the body [{start:#x}, {end:#x})")
     if wst + conv.weights > len(data):
         raise bad("weights_offset", f"weights end at {wst + conv.weights:#x}, past the file")
@@ -112,10 +112,14 @@ def describe(data: bytes, source: str = "<bytes>") -> list[LayerInfo]:
     out = []
     for i, (typ, start, size) in enumerate(bodies):
         conv = None
-        if version == 3 and typ == KL_K210_CONV:
-            conv = _conv_v3(data, i, start, size, source)
-        elif version == 4 and typ == OP_KPU_CONV2D:
-            conv = _conv_v4(data, i, start, size, source)
+        try:
+            if version == 3 and typ == KL_K210_CONV:
+                conv = _conv_v3(data, i, start, size, source)
+            elif version == 4 and typ == OP_KPU_CONV2D:
+                conv = _conv_v4(data, i, start, size, source)
+        except (struct.error, IndexError) as exc:
+            raise KModelFormatError(source, start, f"layer[{i}]",
+                                    f"body of {size} bytes too short for a K210 conv ({exc})") from None
         names = V3_NAMES if version == 3 else V4_NAMES
         out.append(LayerInfo(i, typ, names.get(typ, f"unknown({typ:#x})"), start, size, conv))
     return out

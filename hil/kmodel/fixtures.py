@@ -5,9 +5,9 @@ its arguments) or nncase (a source model from hil/kmodel/nncase.py). Small fixtu
 next to the manifest; large ones are made on demand into ``cache/`` (git-ignored) by
 ``ensure_fixture`` and checked against the manifest's sha256.
 
-``expect`` is "load" or the hil.firmware.ErrorTexts key MaixPy raises. "load" means: loads where
-the firmware profile's kpu.load_versions holds the fixture's version, else "version"; use
-``Fixture.expected_error(profile.kpu.load_versions)``.
+``expect`` is "load" or the hil.firmware.ErrorTexts key MaixPy (a build loading v3 and v4) raises.
+On a build whose kpu.load_versions lacks the fixture's version it is "version" whatever expect
+says; ``Fixture.expected_error(profile.kpu.load_versions)`` gives the answer for any build.
 
 nncase 1.9 leaves the reserved top bits of the K210 activation-table words uninitialised, so
 recompiling a v5 fixture can change a few bytes; ``hil models build`` then records the new sha256.
@@ -71,10 +71,12 @@ class Fixture:
     recipe: Recipe = Recipe("v3")
 
     def expected_error(self, load_versions: tuple[int, ...]) -> str | None:
-        """The ErrorTexts key kpu.load raises on a build loading ``load_versions``; None: loads."""
-        if self.expect != "load":
-            return self.expect
-        return None if self.version in load_versions else "version"
+        """The ErrorTexts key kpu.load raises on a build loading ``load_versions``; None: loads.
+
+        A version the build does not load is rejected before anything else is looked at."""
+        if self.version not in load_versions:
+            return "version"
+        return None if self.expect == "load" else self.expect
 
 
 # The catalogue: (name, recipe, committed). Sizes are chosen to hit each layout family.

@@ -135,11 +135,12 @@ MODELS: dict[str, SourceModel] = {
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
     """nncase's C++ core prints its progress on fd 1; keep it out of the caller's output."""
+    fd = 1                      # the C library's stdout, whatever sys.stdout is right now
     try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        fd = 1
-    sys.stdout.flush()
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    _flush_c_stdio()
     saved = os.dup(fd)
     try:
         with open(os.devnull, "wb") as null:
@@ -150,8 +151,17 @@ def _quiet_stdout() -> Iterator[None]:
             sys.stdout.flush()
         except (OSError, ValueError):
             pass
+        _flush_c_stdio()        # C++ iostreams write through C stdio, which buffers off a tty
         os.dup2(saved, fd)
         os.close(saved)
+
+
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 def compile_onnx(model: bytes, input_shape: tuple[int, ...], samples: int = 2, seed: int = 0,
