@@ -146,7 +146,8 @@ def run_kflash(sim: Sim, board: str, baud: int, data: bytes, kflash: str, work: 
 
 
 def table(rows: list[Result]) -> str:
-    head = f"{'tool':<13} {'baud':>8} {'bytes':>9} {'write s':>8} {'KiB/s':>8} {'of line':>8} {'total s':>8}  ok"
+    head = (f"{'tool':<13} {'baud':>8} {'bytes':>9} {'write s':>8} {'KiB/s':>8} {'of line':>8} "
+            f"{'total s':>8}  ok")
     lines = [head, "-" * len(head)]
     for r in rows:
         line_rate = r.baud / 10

@@ -56,7 +56,8 @@ def rom(tmp_path):
 
 def _boot_stub(wire: Wire, stub: bytes) -> None:
     for off in range(0, len(stub), 1024):
-        assert wire.ask(build_request(RomOp.MEMORY_WRITE, SRAM_BASE + off, stub[off:off + 1024])) == (0xC3, 0xE0)
+        req = build_request(RomOp.MEMORY_WRITE, SRAM_BASE + off, stub[off:off + 1024])
+        assert wire.ask(req) == (0xC3, 0xE0)
     wire.send(build_request(RomOp.MEMORY_BOOT, SRAM_BASE))
     assert wire.reply(0.2) is None            # the ROM does not answer a boot
 
@@ -133,7 +134,8 @@ def test_older_stub_has_no_reboot(rom, monkeypatch):
     _boot_stub(w, fake)
     assert w.ask(build_request(StubOp.FLASH_INIT, 1, b"")) == (0xD7, 0xE0)
     assert w.ask(SHORT_FRAMES[StubOp.REBOOT]) == (0xD5, Reason.INVALID_COMMAND)
-    assert w.ask(build_request(StubOp.FLASH_ERASE_NONBLOCKING, 0, b"", length=4096)) == (0xD8, Reason.INVALID_COMMAND)
+    nonblocking = build_request(StubOp.FLASH_ERASE_NONBLOCKING, 0, b"", length=4096)
+    assert w.ask(nonblocking) == (0xD8, Reason.INVALID_COMMAND)
     assert w.ask(build_request(StubOp.FLASH_ERASE, 0x300000, b"", length=4096)) == (0xD3, 0xE0)
 
 

@@ -129,7 +129,8 @@ def register(subparsers) -> None:
     p.add_argument("--addr", type=_int, metavar="ADDR",
                    help="write FILE raw at this flash address (e.g. 0x300000) instead of as firmware")
     p.add_argument("--port", metavar="URL", help="override the rig's serial port")
-    p.add_argument("--sim-state", metavar="DIR", help="state dir of a running `hil sim serve` (simulated rigs)")
+    p.add_argument("--sim-state", metavar="DIR",
+                   help="state dir of a running `hil sim serve` (simulated rigs)")
     p.add_argument("--control", metavar="SOCKET",
                    help="simulator control socket used to reset into ISP when the port has no DTR/RTS")
     p.add_argument("--baud", type=int, help="initial baud (default: the rig's [serial] baud)")

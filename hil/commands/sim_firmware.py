@@ -80,7 +80,8 @@ def register(sim_sub) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
                    help="output file: .bin payload (default), or .kfpkg package")
     p.add_argument("--wrapped", action="store_true", help="write the wrapped image kflash puts at flash 0")
-    p.add_argument("--corrupt", action="store_true", help="break the image's SHA-256 (a build that must not boot)")
+    p.add_argument("--corrupt", action="store_true",
+                   help="break the image's SHA-256 (a build that must not boot)")
     p.add_argument("--add", action="append", metavar="ADDR:FILE",
                    help="(.kfpkg) also write FILE raw at ADDR, e.g. 0x300000:m.kmodel; repeatable")
 

@@ -69,6 +69,9 @@ class IspFlasher:
         self._own_port = isinstance(port, (str, Path))
         self.port_name = str(port) if self._own_port else str(getattr(port, "port", None) or port)
         self._port = _open(str(port), baud) if self._own_port else port
+        self._old_timeout = None if self._own_port else getattr(port, "timeout", None)
+        if not self._own_port and (self._old_timeout is None or self._old_timeout > 0.2):
+            port.timeout = PORT_READ_TIMEOUT   # a blocking read would defeat every deadline
         self.session = IspSession(self._port, board, name=self.port_name, log=self.log,
                                   timeouts=timeouts, retries=retries)
         self.connected = False
@@ -84,12 +87,18 @@ class IspFlasher:
         self.close()
 
     def close(self) -> None:
-        if self._own_port and self._port is not None:
-            try:
+        """Close the port if we opened it (a caller's port gets its timeout back). The board
+        stays in ISP mode unless ``reboot()`` was called."""
+        if self._port is None:
+            return
+        try:
+            if self._own_port:
                 self._port.close()
-            except Exception:  # noqa: BLE001 - closing a dead port must not mask the real error
-                pass
-            self._port = None
+            elif self._port.timeout != self._old_timeout:
+                self._port.timeout = self._old_timeout
+        except Exception:  # noqa: BLE001 - closing a dead port must not mask the real error
+            pass
+        self._port = None
 
     # --- connection ---------------------------------------------------------------------------
 
@@ -107,7 +116,7 @@ class IspFlasher:
         stub = self.stub      # fail on a missing stub before touching the board
         fast = self.isp_baud
         stage0 = bool(fast and fast >= STAGE0_BAUD and self.board.kflash_board in STAGE0_BOARDS)
-        for _attempt in range(2):
+        for _attempt in range(3):     # fast, then without ROM stage 0, then slow throughout
             self._enter_rom()
             if stage0 and not self._rom_stage0():
                 stage0 = False

@@ -59,7 +59,7 @@ class Retries:
 
 
 class IspSession:
-    """Frames on a port. Stateless about the board except the current stage name for errors."""
+    """Requests and replies on one port, every wait bounded; keeps the last reply for errors."""
 
     def __init__(self, port, board: BoardSpec, *, name: str = "", log: Log | None = None,
                  timeouts: Timeouts = Timeouts(), retries: Retries = Retries()) -> None:
@@ -132,7 +132,8 @@ class IspSession:
         return reply, frame.payload
 
     def set_baud(self, baud: int) -> None:
-        self.port.baudrate = baud
+        if self.port.baudrate != baud:        # each change is a round trip on rfc2217://
+            self.port.baudrate = baud
 
     # --- modem lines ------------------------------------------------------------------------
 

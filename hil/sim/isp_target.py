@@ -5,9 +5,9 @@ UNCONFIRMED, all kept here:
 
 - Replies are ``[op][reason]`` with no text; they never need SLIP escapes (kflash's reader
   mishandles escapes). The ROM answers NOP with ``C2 E0``.
-- kflash's hard-coded short frames (13-byte payload: CRC 0, length field cut to 1 byte) are accepted for the ops
-  kflash sends that way (ROM NOP, stub NOP, FLASH_STATUS, REBOOT); any other op in a short frame
-  is answered BAD_DATA_LEN. Full frames are CRC-checked (BAD_DATA_CHECKSUM) and length-checked
+- kflash's hard-coded short frames (13-byte payload: CRC 0, length field cut to 1 byte) are
+  accepted for the ops kflash sends that way (ROM NOP, stub NOP, FLASH_STATUS, REBOOT); any
+  other op in a short frame is answered BAD_DATA_LEN. Full frames are CRC-checked (BAD_DATA_CHECKSUM) and length-checked
   (BAD_DATA_LEN) before anything else.
 - ISP_MEMORY_WRITE accepts the 8 MiB of SRAM at 0x80000000 (and its 0x40000000 alias); other
   addresses get BAD_DATA_LEN. ISP_MEMORY_READ and ECHO answer INVALID_COMMAND.
