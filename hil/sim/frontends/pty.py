@@ -6,9 +6,12 @@
   ``tcgetattr(master)[5]`` every POLL_S and again right before each batch in either direction.
 - DTR/RTS cannot cross a pty (no TIOCM* on Linux ptys); clients that need them use the
   LD_PRELOAD shim, whose datagrams arrive on modem.sock (hil.sim.frontends.modem).
-- Board output is written non-blocking. If no one drains the pty (no client), the kernel buffer
-  fills; then we wait up to STALL_S once and drop output until the pty is writable again, as a
-  USB-serial adapter drops what no open port reads.
+- Board output is written non-blocking. When the kernel's pty buffer (~64 KiB) is full -- no
+  client, or one that fell that far behind -- output is dropped, as the tty layer drops what a
+  USB-serial adapter delivers into a full buffer, and a "tx-drop" event is logged once per
+  episode. This never holds up the line, so one idle port cannot slow the others. With pacing
+  off (an idealised infinitely fast line) a client cannot keep up with an unpaced board, so
+  there we first wait up to STALL_S for the client to drain the buffer.
 """
 from __future__ import annotations
 
@@ -118,14 +121,15 @@ class PtyFrontEnd:
                 self._stalled = False
                 view = view[n:]
                 continue
-            if self._stalled:
-                return  # nobody is reading: drop, like an adapter with no open port
-            _, writable, _ = select.select([], [self.master], [], STALL_S)
-            if not writable:
+            if not self._stalled and not self.line.pace:
+                _, writable, _ = select.select([], [self.master], [], STALL_S)
+                if writable:
+                    continue
+            if not self._stalled:
                 self._stalled = True
                 self.line.events.emit("tx-drop", source=self.name, bytes=len(view),
-                                      why="pty not drained (no client?)")
-                return
+                                      why="pty buffer full (no client, or it fell behind)")
+            return
 
     # -- reader ---------------------------------------------------------------------------
     def _read_loop(self) -> None:
