@@ -37,6 +37,7 @@ ROOTS = ("/sd/", "/flash/")
 RETRIES = 3
 ACK = b"\x06"
 CREDIT = 2                  # windows in flight
+ACK_GRACE_S = 5.0           # beyond wire time: how long the board may take to acknowledge a window
 # UNCONFIRMED: MaixPy's REPL UART receive ring at boot. 512 bytes is a conservative guess; with
 # CREDIT windows of SLOW_WINDOW bytes we never put more than that in flight.
 BOOT_RX_BUFFER = 512
@@ -104,6 +105,17 @@ def _hil_recv(path, size, win):
             f.write(mv[:o])
     finally:
         micropython.kbd_intr(3)
+        f.close()
+    print(_hb.hexlify(h.digest()).decode())
+    h = _hh.sha256()
+    f = open(path, 'rb')
+    try:
+        while True:
+            d = f.readinto(buf)
+            if not d:
+                break
+            h.update(mv[:d])
+    finally:
         f.close()
     print(_hb.hexlify(h.digest()).decode())
 _hil_recv({path!r}, {size}, {win})
@@ -206,6 +218,7 @@ class Transfer:
         self.streaming: bool | None = None   # firmware has stdin.buffer + kbd_intr (probed once)
         self.window = SLOW_WINDOW
         self.last_baud = 0                   # baud the last transfer ran at
+        self.ack_grace = ACK_GRACE_S
 
     @property
     def console(self):
@@ -276,7 +289,7 @@ class Transfer:
                 raise parse_traceback(result.stderr)
             raise ReplProtocolError(f"receiver for {part} did not start ({result.stdout[-80:]!r})")
         wire = win * 10 / max(1, self.link.baud)
-        ack_timeout = 5.0 + (CREDIT + 1) * wire
+        ack_timeout = self.ack_grace + (CREDIT + 1) * wire
         sent = acked = 0
         windows = (size + win - 1) // win
         while acked < windows:
@@ -300,10 +313,17 @@ class Transfer:
             acked += ok
             if progress:
                 progress(min(size, acked * win), size)
-        result = self.repl.exec_finish(10.0)
+        result = self.repl.exec_finish(10.0 + size / 100_000)
         if result.stderr:
             raise parse_traceback(result.stderr)
-        return _digest_line(result.stdout, f"put {part}")
+        digests = [m.decode() for m in _HASH_RE.findall(result.stdout)]
+        if len(digests) != 2:
+            raise ReplProtocolError(f"put {part}: expected two sha256 lines, got {result.stdout[-160:]!r}")
+        wire, stored = digests
+        if wire != stored:
+            self.note(f"put {part}: the bytes read back differ from the bytes received "
+                      f"({stored[:16]} != {wire[:16]}): storage write error")
+        return stored
 
     def _unstick(self, need: int) -> None:
         """Bytes were lost: the receiver waits for more with Ctrl-C off. Feed it zeros until it

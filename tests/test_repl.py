@@ -6,9 +6,11 @@ with windowed flow control), so every branch of the client is exercised without 
 """
 from __future__ import annotations
 
-import contextlib
 import io
+import os
+import shutil
 import socket
+import tempfile
 import struct
 import threading
 import time
@@ -26,12 +28,25 @@ BANNER = b"MicroPython v0.6.2-75-g973361c0d on 2022-04-16; Sipeed_M1 with kendry
 
 
 class FakeRepl:
-    """One-connection fake REPL. raw_paste: "old" (MaixPy), "refuse" or "yes"."""
+    """One-connection fake REPL. raw_paste: "old" (MaixPy), "refuse" or "yes".
 
-    def __init__(self, raw_paste: str = "old", window: int = 32, silent: bool = False) -> None:
+    Code runs in CPython with small stand-ins for MicroPython modules (sys with stdin.buffer,
+    micropython.kbd_intr, uos, uhashlib, ubinascii) and ``open`` mapped under ``root``, so
+    /sd/x is root/sd/x. Output streams to the host as the code prints.
+    """
+
+    def __init__(self, raw_paste: str = "old", window: int = 32, silent: bool = False,
+                 root: Path | None = None, streaming: bool = True) -> None:
         self.raw_paste = raw_paste
         self.window = window
         self.silent = silent
+        self._own_root = root is None
+        self.root = root or Path(tempfile.mkdtemp(prefix="fakerepl-"))
+        self.streaming = streaming        # has sys.stdin.buffer / sys.stdout.buffer
+        self.drop_stdin: set[int] = set()  # 1-based positions of stdin bytes lost on the wire
+        self.stdin_count = 0
+        self.corrupt_writes = 0           # file writes to corrupt (one flipped byte each)
+        self.kbd_intr: list[int] = []
         self.received = bytearray()
         self.execs: list[str] = []
         self.namespace: dict = {}
@@ -50,6 +65,8 @@ class FakeRepl:
         if self._conn is not None:
             self._conn.close()
         self._thread.join(5)
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     # -- byte source with a small lookahead ----------------------------------------------------
     def _recv(self) -> bytes:
@@ -136,10 +153,70 @@ class FakeRepl:
                 got = 0
                 self._conn.sendall(b"\x01")
 
+    # -- running code: output streams straight to the host, like the board ----------------------
+    def _send(self, data: bytes) -> None:
+        self._conn.sendall(data)
+
+    def _stdin_read(self, n: int) -> bytes:
+        out = bytearray()
+        while len(out) < n:
+            if not self._pending:
+                self._pending = self._recv()
+                if not self._pending:
+                    raise OSError("connection closed")
+            take = self._pending[:n - len(out)]
+            self._pending = self._pending[len(take):]
+            for b in take:
+                self.stdin_count += 1
+                if self.stdin_count in self.drop_stdin:
+                    continue          # a byte lost on the wire
+                out.append(b)
+        return bytes(out)
+
+    def _modules(self) -> dict:
+        import binascii
+        import hashlib
+        import types
+        fake = self
+        root = self.root
+
+        def host(path: str) -> Path:
+            return root / path.lstrip("/")
+
+        def write_text(text: str) -> None:
+            fake._send(text.replace("\n", "\r\n").encode())
+
+        sys_mod = types.SimpleNamespace(stdout=types.SimpleNamespace(write=write_text))
+        if self.streaming:
+            sys_mod.stdin = types.SimpleNamespace(buffer=types.SimpleNamespace(read=self._stdin_read))
+            sys_mod.stdout.buffer = types.SimpleNamespace(write=self._send)
+        else:
+            sys_mod.stdin = types.SimpleNamespace()
+        micropython = types.SimpleNamespace(kbd_intr=lambda ch: fake.kbd_intr.append(ch))
+        uos = types.SimpleNamespace(
+            stat=lambda p: (0, 0, 0, 0, 0, 0, host(p).stat().st_size) if host(p).exists()
+            else (_ for _ in ()).throw(OSError(2, "ENOENT")),
+            listdir=lambda p="/": sorted(os.listdir(host(p))),
+            remove=lambda p: os.remove(host(p)),
+            rename=lambda a, b: os.rename(host(a), host(b)),
+            mkdir=lambda p: os.mkdir(host(p)))
+
+        class File(io.FileIO):
+            def write(self, data):   # noqa: D401 - corrupt on demand, like a bad card
+                if fake.corrupt_writes:
+                    fake.corrupt_writes -= 1
+                    data = bytes([data[0] ^ 0xFF]) + bytes(data[1:])
+                return super().write(data)
+
+        return {"sys": sys_mod, "micropython": micropython, "uos": uos, "os": uos,
+                "uhashlib": hashlib, "hashlib": hashlib, "ubinascii": binascii, "binascii": binascii,
+                "open": lambda p, mode="r": File(host(p), mode.replace("b", "") or "r"),
+                "print": lambda *a, end="\n": write_text(" ".join(map(str, a)) + end)}
+
     def _run(self, code: bytes) -> None:
+        import builtins
         text = code.decode()
         self.execs.append(text)
-        out = io.StringIO()
         err = b""
         if text.startswith("#hang"):
             while b"\x03" not in self._pending:
@@ -147,13 +224,19 @@ class FakeRepl:
             self._pending = self._pending[self._pending.index(b"\x03") + 1:]
             err = b"Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\nKeyboardInterrupt: \r\n"
         else:
+            mods = self._modules()
+            real_import = builtins.__import__
+
+            def fake_import(name, *args, **kw):
+                return mods[name] if name in mods else real_import(name, *args, **kw)
+            self.namespace["__builtins__"] = dict(vars(builtins), __import__=fake_import,
+                                                  open=mods["open"], print=mods["print"])
             try:
-                with contextlib.redirect_stdout(out):
-                    exec(compile(text, "<stdin>", "exec"), self.namespace)
+                exec(compile(text, "<stdin>", "exec"), self.namespace)
             except Exception as exc:  # noqa: BLE001 - reported like MicroPython does
                 err = (f"Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n"
                        f"{type(exc).__name__}: {exc}\r\n").encode()
-        self._conn.sendall(out.getvalue().replace("\n", "\r\n").encode() + b"\x04" + err + b"\x04>")
+        self._send(b"\x04" + err + b"\x04>")
 
 
 @pytest.fixture
