@@ -146,8 +146,11 @@ class Board:
     """An opened rig. Use ``with Board(rig, results=...) as board: board.start(); ...``."""
 
     def __init__(self, rig: RigSpec, results: Path | None = None, log: SerialLog | None = None,
-                 sim_state: Path | None = None) -> None:
+                 sim_state: Path | None = None, sim_endpoints: dict | None = None) -> None:
+        """``sim_endpoints``: attach a sim rig to a simulator that is already running (its
+        ``hil sim serve`` JSON line, or ``SimServer.endpoints``) instead of starting one."""
         self.rig = rig
+        self.sim_endpoints = sim_endpoints
         self.profile = rig.profile
         self.results = Path(results) if results is not None else Path("results")
         self._first_log = log
@@ -172,9 +175,11 @@ class Board:
         try:
             control = None
             if self.rig.sim is not None:
-                self.sim = SimProcess(self.sim_state, self.rig.board.name, self.rig.sim.firmware,
-                                      self.rig.sim.pace)
-                endpoints = self.sim.start()
+                endpoints = self.sim_endpoints
+                if endpoints is None:
+                    self.sim = SimProcess(self.sim_state, self.rig.board.name, self.rig.sim.firmware,
+                                          self.rig.sim.pace)
+                    endpoints = self.sim.start()
                 control = endpoints.get("control")
                 self.port = self._sim_port(endpoints)
             self.link = Link(self.port, self.rig.serial.baud, self._first_log, name=self.rig.name)
