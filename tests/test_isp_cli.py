@@ -71,3 +71,21 @@ def test_client_over_rfc2217_drives_dtr_rts(sim):
     kinds = [(e["kind"], e.get("mode")) for e in sim.events.since(mark)]
     assert ("boot", "isp") in kinds
     assert [e for e in sim.events.since(mark) if e["kind"] == "lines" and e["source"] == "rfc2217"]
+
+
+def test_client_stage0_over_the_pty_on_maix_go(tmp_path):
+    # ROM baud change (0xC6) then boot: the boot frame must reach the board before the host
+    # port goes back to 115200 (see IspSession.rom_boot).
+    data = os.urandom(70000)
+    with SimServer(tmp_path / "go", board="maix-go", pace=False, rfc2217=None,
+                   program_factory=isp_only_factory) as s:
+        from hil.sim.control import ControlClient
+        ctl = ControlClient(s.control_path)
+        with IspFlasher(s.endpoints["pty"], get_board("maix-go"), isp_baud=1500000,
+                        enter_isp=lambda: ctl.reset(boot=True)) as f:
+            f.flash_data(0x300000, data)
+            assert not f.stats.notes and f.stats.baud == 1500000
+            f.reboot()
+        assert s.storage.flash.read(0x300000, len(data)) == data
+        isp = [e.get("what") for e in s.events.since(0) if e["kind"] == "isp"]
+        assert "rom-baud" in isp and "stub-baud" in isp

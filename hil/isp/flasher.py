@@ -121,7 +121,15 @@ class IspFlasher:
             if stage0 and not self._rom_stage0():
                 stage0 = False
                 continue          # the ROM is lost at the fast baud: reset and go slow
-            self._upload_and_boot(stub)
+            try:
+                self._upload_and_boot(stub)
+            except IspError:
+                if not stage0:
+                    raise
+                self._note(f"the stub did not answer after an upload at {STAGE0_BAUD} baud; "
+                           "starting over without the ROM baud change")
+                stage0 = False
+                continue
             if fast and not self._stub_fast(fast):
                 fast = None
                 stage0 = False

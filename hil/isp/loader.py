@@ -31,6 +31,7 @@ STAGE0_BAUD = 1500000            # the only stage-0 (ROM) fast baud kflash uses
 STAGE0_BOARDS = ("goE", "maixduino", "trainer")   # kflash -B values that get ROM 0xC6
 STUB_BOOT_WAIT_S = 0.1           # kflash waits this long for the stub to start
 GREET_POLL_S = 0.05              # re-send a greeting this often while waiting for the chip
+BOOT_FRAME_SETTLE_S = 0.02       # after ISP_MEMORY_BOOT, before the host port changes baud
 
 
 def stage0_divisor_value(baud: int = STAGE0_BAUD) -> int:
@@ -276,9 +277,15 @@ class IspSession:
                 progress(label, off + len(chunk), total)
 
     def rom_boot(self, address: int = SRAM_BASE) -> None:
-        """ISP_MEMORY_BOOT: no reply (the ROM jumps to the code)."""
-        self.send(build_request(RomOp.MEMORY_BOOT, address, b""))
+        """ISP_MEMORY_BOOT: no reply (the ROM jumps to the code).
+
+        We let the frame leave the host before anyone changes the baud: kflash switches the
+        port back to 115200 right after writing it, which can garble the frame's last bytes on
+        a USB-serial adapter (and on the simulator's pty) after a stage-0 switch."""
+        req = build_request(RomOp.MEMORY_BOOT, address, b"")
+        self.send(req)
         self._flush()
+        time.sleep(BOOT_FRAME_SETTLE_S + 2 * len(req) * 10 / max(1, self.port.baudrate))
 
     def rom_change_baud(self, baud: int = STAGE0_BAUD) -> None:
         """Stage-0 baud change (goE/trainer only, as kflash): no reply; the host follows 50 ms later."""
