@@ -53,7 +53,7 @@ class IspFlasher:
     def __init__(self, port, board: BoardSpec, baud: int = 115200, isp_baud: int | None = None,
                  progress: Progress | None = None, log: Callable[[str], None] | None = None, *,
                  enter_isp: Callable[[], None] | None = None, stub: str | Path | bytes | None = None,
-                 flash_chip: int = 1, timeouts: Timeouts = Timeouts(),
+                 flash_chip: int = 1, rom_baud_change: bool = True, timeouts: Timeouts = Timeouts(),
                  retries: Retries = Retries()) -> None:
         self.board = board
         self.baud = baud
@@ -62,6 +62,7 @@ class IspFlasher:
         self.log = log or _logger.info
         self.enter_isp = enter_isp
         self.flash_chip = flash_chip
+        self.rom_baud_change = rom_baud_change   # False: like kflash -S, the ROM stage stays slow
         self.timeouts = timeouts
         self.retries = retries
         self._stub_src = stub
@@ -115,7 +116,8 @@ class IspFlasher:
         t0 = time.monotonic()
         stub = self.stub      # fail on a missing stub before touching the board
         fast = self.isp_baud
-        stage0 = bool(fast and fast >= STAGE0_BAUD and self.board.kflash_board in STAGE0_BOARDS)
+        stage0 = bool(self.rom_baud_change and fast and fast >= STAGE0_BAUD
+                      and self.board.kflash_board in STAGE0_BOARDS)
         for _attempt in range(3):     # fast, then without ROM stage 0, then slow throughout
             self._enter_rom()
             if stage0 and not self._rom_stage0():
