@@ -248,6 +248,7 @@ class Board:
         _, console, repl, _ = self._need()
         timeout = self.rig.serial.boot_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
+        grace = min(MAIN_GRACE_S, max(0.5, timeout))
         repl.forget()
         self._forget_device_state()
         interrupted = False
@@ -256,7 +257,7 @@ class Board:
         while True:
             wait_until = deadline
             if interrupt and not interrupted and init_seen is not None:
-                wait_until = min(deadline, init_seen + MAIN_GRACE_S)
+                wait_until = min(deadline, init_seen + grace)
             patterns = [BANNER_RE] if init_seen is not None else [BANNER_RE, INIT_END]
             try:
                 index = console.expect(patterns, max(0.05, wait_until - time.monotonic()),
@@ -268,7 +269,7 @@ class Board:
                 self.note("boot: no banner yet; interrupting boot.py/main.py with Ctrl-C")
                 console.write(b"\x03\x03")
                 interrupted = True
-                deadline = max(deadline, time.monotonic() + MAIN_GRACE_S)
+                deadline = max(deadline, time.monotonic() + grace)
                 what += " (after Ctrl-C)"
                 continue
             if index == 1:

@@ -366,6 +366,15 @@ class Transfer:
         (through ``local.part``, renamed when complete)."""
         check_remote(remote)
         streaming = self.probe()
+        size = 0
+        if self.fast_baud and streaming:   # worth a baud switch? ask the size first
+            out = self.repl.exec(f"import uos\nprint(uos.stat({remote!r})[6])\n")
+            size = int(out.strip() or 0)
+        with self._maybe_fast(size):
+            return self._get_tries(remote, local, progress, streaming)
+
+    def _get_tries(self, remote: str, local: Path | str | None, progress: Progress | None,
+                   streaming: bool) -> bytes:
         last: Exception | None = None
         for attempt in range(1, self.retries + 1):
             try:

@@ -72,7 +72,8 @@ def test_power_cycle_waits_for_a_fresh_boot(sim_server, attach, tmp_path: Path) 
 def test_main_py_that_loops_forever_is_interrupted(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server)
     board.start()
-    board.device.put(b"print('main starts')\nwhile True:\n    pass\n", "/flash/main.py")
+    # with a card in, MaixPy runs /sd/main.py (instead of /flash/main.py)
+    board.device.put(b"print('main starts')\nwhile True:\n    pass\n", "/sd/main.py")
     board.power_cycle()                 # boots, main.py never returns, Ctrl-C gets the REPL
     assert board.repl.exec("print(1)") == b"1\r\n"
     text = log_text(tmp_path)
@@ -80,7 +81,7 @@ def test_main_py_that_loops_forever_is_interrupted(sim_server, attach, tmp_path:
     # the ladder's first rung copes with it too (a board found running main.py)
     board.power.reset()
     assert board.recover("main.py running") == "interrupt"
-    board.device.remove("/flash/main.py")
+    board.device.remove("/sd/main.py")
 
 
 def test_stuck_board_needs_a_hard_reset(sim_server, attach, tmp_path: Path) -> None:
