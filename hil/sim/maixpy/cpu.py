@@ -109,6 +109,16 @@ class Cpu:
             if exc is not None:
                 raise exc()
 
+    def acknowledge(self, exc: BaseException | None) -> None:
+        """User code caught a KeyboardInterrupt: the Ctrl-C it carried is no longer pending."""
+        if not isinstance(exc, KeyboardInterrupt):
+            return
+        with self._lock:
+            if self._pending is KeyboardInterrupt:
+                self._pending = None
+                self._cancel_locked()
+                self.wake.clear()
+
     def take_pending(self) -> type[BaseException] | None:
         """Consume a recorded Ctrl-C outside user code (boot windows); halt is never consumed."""
         with self._lock:

@@ -59,7 +59,7 @@ class Runtime:
         storage = self.ctx.storage
         self.vfs = Vfs(storage.flashfs_root, storage.sd_root if board.sd_mounted else None,
                        lambda: bool(storage.sd_present), self.cpu.native, self.gc.note_garbage)
-        self.guards = Guards(lambda: self.cpu.halted)
+        self.guards = Guards(lambda: self.cpu.halted, self.cpu.acknowledge)
         self.sandbox = Sandbox(self.guards, {
             "print": self._print, "open": self.vfs.open, "input": self._input,
             "help": self._help, "import": self._import, "repl_print": self._repl_print,

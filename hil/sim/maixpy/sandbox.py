@@ -87,7 +87,9 @@ def attr_error(obj: Any, name: str) -> AttributeError:
 class Guards:
     """The per-board registry of user classes/modules and the guard functions over it."""
 
-    def __init__(self, halted: Callable[[], bool]) -> None:
+    def __init__(self, halted: Callable[[], bool],
+                 caught: Callable[[BaseException | None], None] = lambda exc: None) -> None:
+        self._caught = caught
         self.user_classes: "weakref.WeakSet[type]" = weakref.WeakSet()
         self.user_modules: "weakref.WeakSet[types.ModuleType]" = weakref.WeakSet()
         self._halted = halted
@@ -219,6 +221,7 @@ class Guards:
         if self._halted() or isinstance(exc, ProgramHalted):
             raise ProgramHalted()
         if exc is not None:
+            self._caught(exc)
             translate(exc)
 
 
