@@ -401,3 +401,30 @@ def test_interrupt_char_is_dropped_and_calls_back(line):
     uart.set_interrupt_char(None, None)
     line.from_host(b"\x03", host)
     assert uart.read(10, timeout=1) == b"\x03" and len(hits) == 2
+
+
+def test_modem_sock_drain_orders_bytes_before_a_baud_change(start, tmp_path):
+    """kflash writes its boot command and at once drops to 115200; under the shim a DRAIN
+    barrier before the tcsetattr makes those bytes arrive at the old baud, every time."""
+    sim = start(kind="sink", pace=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ctl:
+        ctl.bind("")                                   # autobind: the simulator can answer
+        ctl.settimeout(5)
+        with open_url(sim.endpoints["pty"], baudrate=1500000) as port:
+            sim.line.uart.set_baud(1500000)
+            prog = sim.factory.last
+            for i in range(5):
+                prog.data.clear()
+                port.baudrate = 1500000
+                time.sleep(0.03)
+                port.write(b"boot-%d" % i * 200)       # 1200 bytes: 8 ms of line time
+                t0 = time.monotonic()
+                ctl.sendto(b"DRAIN", sim.endpoints["modem"])
+                assert ctl.recv(16) == b"OK"
+                waited = time.monotonic() - t0
+                port.baudrate = 115200
+                deadline = time.monotonic() + 2
+                while len(prog.data) < 1200 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                assert bytes(prog.data) == b"boot-%d" % i * 200
+                assert waited > 0.004                  # the barrier waited for the line

@@ -148,7 +148,7 @@ class SimServer:
         if self.tcp_addr is not None:
             tcp = TcpFrontEnd(self.line, *self.tcp_addr)
             self._closers.append(tcp)
-        modem = ModemSocket(self.board, self.modem_path)
+        modem = ModemSocket(self.board, self.modem_path, drain=pty.drain)
         self._closers.append(modem)
         control = ControlServer(self.board, self.control_path)
         self._closers.append(control)

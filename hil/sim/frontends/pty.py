@@ -5,7 +5,8 @@
 - The client's baud rate is the slave's termios speed, which the master can read: we poll
   ``tcgetattr(master)[5]`` every POLL_S and again right before each batch in either direction.
 - DTR/RTS cannot cross a pty (no TIOCM* on Linux ptys); clients that need them use the
-  LD_PRELOAD shim, whose datagrams arrive on modem.sock (hil.sim.frontends.modem).
+  LD_PRELOAD shim, whose datagrams arrive on modem.sock (hil.sim.frontends.modem). The shim
+  can also ask for a ``drain()`` before a baud change (see there).
 - Board output is written non-blocking. When the kernel's pty buffer (~64 KiB) is full -- no
   client, or one that fell that far behind -- output is dropped, as the tty layer drops what a
   USB-serial adapter delivers into a full buffer, and a "tx-drop" event is logged once per
@@ -20,6 +21,7 @@ import os
 import select
 import termios
 import threading
+import time
 import tty
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from hil.sim.uart import DEFAULT_BAUD, SerialLine
 
 POLL_S = 0.01
 STALL_S = 0.25
+DRAIN_MAX_S = 5.0
 READ_WINDOW_S = 0.005    # read about this much line time per pass, so baud polls stay frequent
 
 SPEEDS: dict[int, int] = {}
@@ -61,6 +64,7 @@ class PtyFrontEnd:
         self._baud = DEFAULT_BAUD
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()   # no write may race the fds being closed
+        self._rx_lock = threading.Lock()   # one reader at a time: the loop, or a drain
         self._closed = False
         self._stalled = False
         self._stop = threading.Event()
@@ -142,17 +146,43 @@ class PtyFrontEnd:
             if not ready:
                 continue
             want = 65536 if not self.line.pace else max(16, int(baud / BITS_PER_BYTE * READ_WINDOW_S))
+            if self._read_once(want) is None:
+                return
+
+    def _read_once(self, want: int) -> int | None:
+        """Read what is pending (up to want) and put it on the line; None when the pty is gone."""
+        with self._rx_lock:
+            if self._closed:
+                return None
             try:
                 data = os.read(self.master, want)
             except BlockingIOError:
-                continue
+                return 0
             except OSError as exc:
                 if exc.errno == errno.EIO:
                     self._stop.wait(POLL_S)
-                    continue
-                return
+                    return 0
+                return None
             if data:
                 self.line.from_host(data, self)
+            return len(data)
+
+    def drain(self) -> None:
+        """Put every byte the client has written so far on the line, at the current baud.
+
+        A pty cannot order a client's termios change against the bytes it wrote before it
+        (kflash writes its boot command and at once drops the baud rate). A client under the
+        modem-line shim asks for a drain (modem.sock "DRAIN") before its tcsetattr, which makes
+        "bytes written before the baud change go out at the old baud" hold exactly.
+        """
+        # Read until EAGAIN: n_tty's read flushes the kernel's pending pty buffer work before it
+        # reports "nothing there", so every byte written before the request is picked up even
+        # if it had not reached the master yet. The client is blocked waiting for our answer,
+        # so this ends; the cap is only a guard against a second writer on the same pty.
+        deadline = time.monotonic() + DRAIN_MAX_S
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if not self._read_once(65536):
+                return
 
     def close(self) -> None:
         self._stop.set()
@@ -165,7 +195,7 @@ class PtyFrontEnd:
                     self.link.unlink()
             except OSError:
                 pass
-        with self._io_lock:
+        with self._io_lock, self._rx_lock:
             self._closed = True
             for fd in (self.master, self.slave):
                 try:
