@@ -167,3 +167,37 @@ def test_sim_process_failure_is_one_line(tmp_path: Path) -> None:
         sim.start()
     assert "simulator exited with status 2 before it was ready" in str(info.value)
     assert "no-such-profile" in str(info.value)
+
+
+def test_model_written_on_board_loads_and_frees(sim_server, attach) -> None:
+    pytest.importorskip("hil.kmodel.onboard")
+    board = attach(sim_server)
+    board.start()
+    device = board.device
+    digest = device.write_model_onboard("/sd/m.kmodel", 200_000, main_mem=65_536, seed=7)
+    from hil.kmodel.build import build_v3
+    assert digest == hashlib.sha256(build_v3(200_000, main_mem=65_536, seed=7)).hexdigest()
+    before = device.memory()
+    handle = device.kpu_load("/sd/m.kmodel")
+    loaded = device.memory()
+    assert loaded.sys_heap_free < before.sys_heap_free - 150_000
+    device.kpu_deinit(handle)
+    assert device.memory().sys_heap_free >= before.sys_heap_free - board.profile.memory.leak_tolerance
+    device.kpu_load("/sd/m.kmodel")
+    assert device.kpu_deinit_all() == 1
+
+
+def test_big_put_switches_to_fast_baud_and_back(sim_server, attach) -> None:
+    rig = fast_rig()
+    rig = replace(rig, serial=replace(rig.serial, fast_baud=921_600))
+    board = attach(sim_server, rig)
+    board.start()
+    device = board.device
+    data = os.urandom(80_000)
+    device.put(data, "/sd/big.bin")
+    assert device.transfer.last_baud == 921_600
+    assert board.link.baud == 115_200
+    assert device.get("/sd/big.bin") == data
+    assert device.transfer.last_baud == 921_600 and board.link.baud == 115_200
+    assert board.repl.exec("print(5)") == b"5\r\n"
+    device.remove("/sd/big.bin")

@@ -116,3 +116,14 @@ def test_remote_paths_are_checked() -> None:
     for bad in ("/tmp/x", "sd/x", "/sd/", "/sd/../etc/passwd"):
         with pytest.raises(TransferError, match="must name a file under /sd/ or /flash/"):
             check_remote(bad)
+
+
+def test_refused_baud_switch_continues_slowly(board, tmp_path: Path) -> None:
+    fake, t = board()            # the fake has no machine.UART
+    t.fast_baud = 921_600
+    t.fast_threshold = 1000
+    data = blob(3000, seed=5)
+    t.put(data, "/sd/f.bin")
+    assert (fake.root / "sd" / "f.bin").read_bytes() == data
+    assert t.last_baud == 115_200 and t.link.baud == 115_200
+    assert "baud switch refused by the board" in (tmp_path / "serial.log").read_text()
