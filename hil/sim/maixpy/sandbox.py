@@ -76,7 +76,11 @@ def mp_type_name(t: type) -> str:
     return _MP_TYPE_NAMES.get(t.__name__, t.__name__)
 
 
-def attr_error(obj: Any, name: str) -> AttributeError:
+def attr_error(obj: Any, name: str, user_classes: Any = ()) -> AttributeError:
+    if isinstance(obj, types.MethodType) and type(obj.__self__) not in user_classes \
+            and not isinstance(obj.__self__, type):
+        # the board's builtins and module functions are plain functions on MicroPython
+        return AttributeError(f"'function' object has no attribute '{name}'")
     if isinstance(obj, type):
         return AttributeError(f"type object '{obj.__name__}' has no attribute '{name}'")
     if isinstance(obj, types.ModuleType):
@@ -127,26 +131,26 @@ class Guards:
         if not isinstance(name, str):
             raise TypeError("attribute name must be str")
         if name in FORBIDDEN_ATTRS or name.startswith(FORBIDDEN_PREFIXES):
-            raise attr_error(obj, name)
+            raise attr_error(obj, name, self.user_classes)
         if is_dunder(name):
             if name in SAFE_DUNDER_ANY:
                 return
             if name in METHOD_NAMES and (self.is_user_object(obj) or isinstance(obj, super)):
                 return
-            raise attr_error(obj, name)
+            raise attr_error(obj, name, self.user_classes)
         if name.startswith("_"):
             if not self._private_ok(obj, name):
-                raise attr_error(obj, name)
+                raise attr_error(obj, name, self.user_classes)
             return
         if isinstance(obj, BaseException) and type(obj) not in self.user_classes \
                 and name not in EXC_ATTRS:
-            raise attr_error(obj, name)
+            raise attr_error(obj, name, self.user_classes)
 
     def check_write(self, obj: Any, name: Any) -> None:
         if not isinstance(name, str):
             raise TypeError("attribute name must be str")
         if is_dunder(name) or is_guard_name(name) or not self.is_user_object(obj):
-            raise attr_error(obj, name)
+            raise attr_error(obj, name, self.user_classes)
 
     # -- guards -----------------------------------------------------------------------------
     def getattr(self, obj: Any, name: Any, *default: Any) -> Any:
@@ -158,7 +162,7 @@ class Guards:
         except AttributeError:
             if default:
                 return default[0]
-            raise attr_error(obj, name) from None
+            raise attr_error(obj, name, self.user_classes) from None
 
     def hasattr(self, obj: Any, name: Any) -> bool:
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno as host_errno
 import os
 import posixpath
+import weakref
 import stat as host_stat
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -43,7 +44,8 @@ class Vfs:
         self.native = native
         self._note = note_garbage
         self.cwd = "/"
-        self.open_files: set["MpFile"] = set()
+        # weak: a file nobody references is closed by the GC, as MicroPython's finaliser does
+        self.open_files: "weakref.WeakSet[MpFile]" = weakref.WeakSet()
 
     # -- paths -----------------------------------------------------------------------------
     @property
