@@ -4,7 +4,9 @@
 tmp_path, line pacing off, RFC 2217 front end on 127.0.0.1 (any free port), stopped at the end.
 ``sim_factory``: start more, or with other options:
 ``sim_factory(board="maix-go", firmware="maixpy-v0.6.2-minimum", pace=True, tcp=("127.0.0.1", 0))``.
-Both skip the test when the simulator is not importable.
+``sim_board``: a started hil.board.Board (REPL answering, fresh soft boot) on ``sim_server``
+through the shipped ``sim`` rig with pacing off; ``sim_board.device`` is the device API.
+All skip the test when the simulator is not importable.
 """
 from __future__ import annotations
 
@@ -48,3 +50,23 @@ def sim_factory(tmp_path: Path) -> Callable[..., Any]:
 @pytest.fixture
 def sim_server(sim_factory: Callable[..., Any]) -> Any:
     return sim_factory()
+
+
+@pytest.fixture
+def sim_board(sim_server: Any, tmp_path: Path) -> Any:
+    from dataclasses import replace
+
+    from hil.board import Board
+    from hil.link import SerialLog
+    from hil.rig import load_rig
+
+    rig = load_rig("sim", Path(__file__).resolve().parent.parent / "rigs")
+    rig = replace(rig, sim=replace(rig.sim, pace="off"))
+    board = Board(rig, results=tmp_path, log=SerialLog(tmp_path / "sim_board.log"),
+                  sim_endpoints=sim_server.endpoints)
+    board.open()
+    try:
+        board.start()
+        yield board
+    finally:
+        board.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import time
 from dataclasses import replace
 from pathlib import Path
 
