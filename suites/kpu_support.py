@@ -1,0 +1,624 @@
+"""Shared helpers for the KPU suites (load_sd, load_flash, load_errors, memory_threshold, switching).
+
+Hardware-clean: everything here talks to the board through the device API (``hil.device.Device``)
+and short MicroPython programs run with ``device.exec``, and reads expectations from the firmware
+profile (``firmware`` fixture). Nothing here imports or reaches the simulator.
+
+What lives here:
+- the model fixture lists (``fixtures/models/manifest.toml``) and choices made from a profile;
+- ``ensure_file``: a model on the board, byte-identical to the host's (sha256 checked on the
+  board), by the cheapest honest route: already there, written by the on-board v3 writer, derived
+  on the board from a file already there (a few patched bytes or a prefix), or uploaded;
+- ``expect_load_error`` / ``check_load_error``: the firmware's exact text and code from the profile;
+- the threshold searches (``bisect_edge``, ``search_from_free_heap``, ``gallop_edge``) and
+  ``flash_lead`` (the part of a v3 model the flash probes write over ISP);
+- ``fail_outside_band``: a measurement with limits whose failure says by how much it missed.
+
+On-board code avoids f-strings and leading-underscore tricks: MaixPy's MicroPython (1.9-1.11
+based) has no f-strings.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+
+from hil.errors import KpuLoadError, MemoryOverflow
+from hil.kmodel.build import DEFAULT_MAIN_MEM
+from hil.kmodel.fixtures import Fixture, ensure_fixture, load_manifest
+from hil.kmodel.format import header_bytes_needed
+from hil.kmodel.kpu import REGS
+from hil.kmodel.onboard import writer_snippet
+
+KiB = 1024
+STEP = 4 * KiB                       # threshold resolution
+SD_DIR = "/sd/hil"
+FLASH_PREFIX = "/flash/hil_"         # /flash (SPIFFS on v0.6.2) has no directories: a name prefix
+KNOWN_V4_BUG = "known: this build has no kmodel v4 loader (field notes: the v4 load bug)"
+# An offset inside any MaixPy image: the smallest v0.6.2 build is ~850 KB, the kflash header is
+# 5 bytes, so 64 KiB in is always firmware code. The test reads the bytes there before relying on it.
+INSIDE_FIRMWARE_OFFSET = 0x10000
+SWITCH_CYCLES_DEFAULT = 20
+SWITCH_CYCLES_ENV = "HIL_SWITCH_CYCLES"
+UPLOAD_BUDGET_S = 30.0               # a fixture that takes longer to upload at the rig's baud is skipped
+PATCH_LIMIT = 512                    # derive on the board when at most this many bytes differ
+KEEP_BYTES = 64 * KiB                # files up to this size are remembered as bases for deriving
+
+MANIFEST: list[Fixture] = load_manifest()
+
+
+# -- the fixture set -------------------------------------------------------------------------------
+def valid_models() -> list[Fixture]:
+    """Well-formed models of every version (v3, v4 from the writers, v5 from nncase)."""
+    return [f for f in MANIFEST if f.recipe.writer != "broken"]
+
+
+def broken_models() -> list[Fixture]:
+    return [f for f in MANIFEST if f.recipe.writer == "broken"]
+
+
+def smallest_per_version() -> list[Fixture]:
+    """The smallest committed well-formed model of each version in the manifest."""
+    best: dict[int, Fixture] = {}
+    for f in valid_models():
+        if f.committed and (f.version not in best or f.size < best[f.version].size):
+            best[f.version] = f
+    return [best[v] for v in sorted(best)]
+
+
+def good_fixture(firmware: Any) -> Fixture:
+    """The smallest committed model this build loads: the "board still works" check."""
+    ok = [f for f in valid_models() if f.committed and firmware.accepts(f.version)]
+    if not ok:
+        pytest.fail(f"profile {firmware.name} loads kmodel v{firmware.kpu.load_versions}: "
+                    f"no committed fixture of those versions in the manifest", pytrace=False)
+    return min(ok, key=lambda f: f.size)
+
+
+def versions(firmware: Any) -> str:
+    return ", ".join(f"v{v}" for v in firmware.kpu.load_versions) or "none"
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def expected_error(firmware: Any, key: str) -> tuple[str, int | None]:
+    """(exact text, code) the profile lists for an ErrorTexts key."""
+    text = getattr(firmware.errors, key)
+    return text, firmware.errors.code_of(text)
+
+
+def check_load_error(exc: KpuLoadError, firmware: Any, key: str, what: str) -> None:
+    """Fail unless the board raised exactly the profile's ``key`` error (text and code)."""
+    text, code = expected_error(firmware, key)
+    if exc.text != text or exc.code != code:
+        pytest.fail(f"{what}: expected the {key} error {text!r} (code {code}), the board raised "
+                    f"{exc.exc_type}: {exc.text!r} (code {exc.code})", pytrace=False)
+
+
+def expect_load_error(device: Any, source: str | int, firmware: Any, key: str, what: str) -> KpuLoadError:
+    """kpu.load(source) must fail with the profile's ``key`` error; returns the exception."""
+    try:
+        handle = device.kpu_load(source)
+    except KpuLoadError as exc:
+        check_load_error(exc, firmware, key, what)
+        return exc
+    device.kpu_deinit(handle)
+    text, code = expected_error(firmware, key)
+    pytest.fail(f"{what}: kpu.load({source!r}) loaded; expected the {key} error {text!r} (code {code})",
+                pytrace=False)
+    raise AssertionError("unreachable")
+
+
+def check_no_residue(device: Any, firmware: Any, before: int, what: str) -> int:
+    """Free system heap must be back to ``before`` within the profile's leak tolerance."""
+    after = device.memory().sys_heap_free
+    lost = before - after
+    if lost > firmware.memory.leak_tolerance:
+        pytest.fail(f"{what} left {lost} bytes of system heap allocated (free {before} -> {after} bytes, "
+                    f"tolerance {firmware.memory.leak_tolerance})", pytrace=False)
+    return after
+
+
+def check_still_loads(device: Any, path: str, what: str) -> None:
+    """The board still loads a good model (and frees it)."""
+    try:
+        handle = device.kpu_load(path)
+    except KpuLoadError as exc:
+        pytest.fail(f"after {what} the board no longer loads the good model {path}: "
+                    f"{exc.exc_type}: {exc.text}", pytrace=False)
+    device.kpu_deinit(handle)
+
+
+def load_or_overflow(device: Any, firmware: Any, source: str | int, what: str) -> bool:
+    """True when the model loads (freed again), False on the profile's exact memory error."""
+    try:
+        handle = device.kpu_load(source)
+    except MemoryOverflow as exc:
+        check_load_error(exc, firmware, "no_mem", what)
+        return False
+    except KpuLoadError as exc:
+        pytest.fail(f"{what}: expected it to load or to fail with the memory error, the board raised "
+                    f"{exc.exc_type}: {exc.text!r} (code {exc.code})", pytrace=False)
+    device.kpu_deinit(handle)
+    return True
+
+
+# -- measurements with a band ----------------------------------------------------------------------
+def _amount(n: float) -> str:
+    n = abs(n)
+    return f"{n:.0f} bytes" if n < KiB else f"{n / KiB:.0f} KiB"
+
+
+def fail_outside_band(measure: Callable[..., float], name: str, value: float, unit: str,
+                      band: tuple[float, float], context: str = "") -> float:
+    """``measure`` with limits; a miss fails saying which side and by how much, e.g.
+    "threshold_sd_bytes = 1990656 bytes, below the expected band 2150000..2300000 by 156 KiB"."""
+    low, high = band
+    try:
+        return measure(name, value, unit, low=low, high=high)
+    except pytest.fail.Exception:
+        side, by = ("below", low - value) if value < low else ("above", value - high)
+        by_text = _amount(by) if unit == "bytes" else f"{by:g} {unit}"
+        shown = int(value) if float(value).is_integer() else value
+        pytest.fail(f"{name} = {shown} {unit}, {side} the expected band {low:g}..{high:g} by {by_text}"
+                    + (f" ({context})" if context else ""), pytrace=False)
+    raise AssertionError("unreachable")
+
+
+# -- files on the board ----------------------------------------------------------------------------
+_SHA_CODE = """\
+import uhashlib
+import ubinascii
+try:
+    f = open(%r, 'rb')
+except OSError:
+    print('missing')
+else:
+    h = uhashlib.sha256()
+    while True:
+        b = f.read(4096)
+        if not b:
+            break
+        h.update(b)
+    f.close()
+    print(ubinascii.hexlify(h.digest()).decode())
+"""
+
+# Derive a file from one already on the board: a prefix of it with a few runs replaced.
+_DERIVE_CODE = """\
+import uos
+import uhashlib
+import ubinascii
+f = open(%r, 'rb')
+s = f.read(%d)
+f.close()
+P = %r
+parts = []
+a = 0
+for e in P:
+    parts.append(s[a:e[0]])
+    r = ubinascii.unhexlify(e[1])
+    parts.append(r)
+    a = e[0] + len(r)
+parts.append(s[a:])
+d = b''.join(parts)
+s = None
+parts = None
+h = uhashlib.sha256(d)
+g = ubinascii.hexlify(h.digest()).decode()
+if g == %r:
+    f = open(%r, 'wb')
+    f.write(d)
+    f.close()
+    try:
+        uos.remove(%r)
+    except OSError:
+        pass
+    uos.rename(%r, %r)
+print(g)
+"""
+
+
+@dataclass
+class _Known:
+    """What this session knows is on the board (sha256 verified), with the bytes of small files."""
+    files: dict[str, tuple[str, bytes | None]] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+
+
+_KNOWN: "weakref.WeakKeyDictionary[Any, _Known]" = weakref.WeakKeyDictionary()
+
+
+def _known(device: Any) -> _Known:
+    k = _KNOWN.get(device)
+    if k is None:
+        k = _KNOWN[device] = _Known()
+    return k
+
+
+def board_sha256(device: Any, path: str) -> str | None:
+    """sha256 hex of a file on the board, None when it does not exist."""
+    out = device.exec(_SHA_CODE % path, 60.0).strip().split()
+    word = out[-1].decode() if out else ""
+    return None if word == "missing" else word
+
+
+def forget(device: Any, path: str) -> None:
+    _known(device).files.pop(path, None)
+
+
+def ensure_dir(device: Any, path: str) -> None:
+    known = _known(device)
+    if path in known.dirs:
+        return
+    parts = [p for p in path.split("/") if p]
+    for i in range(2, len(parts) + 1):        # /sd itself is the mount point
+        sub = "/" + "/".join(parts[:i])
+        if sub not in known.dirs:
+            device.mkdir(sub)
+            known.dirs.add(sub)
+
+
+def _patches(base: bytes, target: bytes) -> list[tuple[int, str]] | None:
+    """Runs where target differs from base[:len(target)], or None when too many bytes differ."""
+    if len(target) > len(base):
+        return None
+    runs: list[list[int]] = []
+    changed = 0
+    for i, (a, b) in enumerate(zip(base, target)):
+        if a == b:
+            continue
+        changed += 1
+        if changed > PATCH_LIMIT:
+            return None
+        if runs and i - runs[-1][1] <= 4:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    if len(runs) > 32:
+        return None
+    return [(a, target[a:b].hex()) for a, b in runs]
+
+
+def _derive(device: Any, path: str, data: bytes, sha: str) -> bool:
+    """Make ``path`` on the board from a file already there; False when none is close enough."""
+    known = _known(device)
+    for base_path, (_, base) in list(known.files.items()):
+        if base is None or base_path == path:
+            continue
+        runs = _patches(base, data)
+        if runs is None:
+            continue
+        part = path + ".part"
+        out = device.exec(_DERIVE_CODE % (base_path, len(data), runs, sha, part, path, part, path), 30.0)
+        words = out.strip().split()
+        if words and words[-1].decode() == sha:
+            return True
+    return False
+
+
+def ensure_file(device: Any, path: str, data: bytes | None, sha: str, *,
+                v3_recipe: tuple[int, int, int, int] | None = None, fetch: Callable[[], bytes] | None = None) -> str:
+    """Make ``path`` on the board hold exactly the bytes whose sha256 is ``sha``.
+
+    Routes, cheapest first: already there (checked on the board); the on-board v3 writer when
+    ``v3_recipe`` = (size, main_mem, seed, kernel) allows it and its program is shorter than the
+    file; derived on the board from a file this session already verified (a prefix with a few
+    bytes patched); uploaded with ``device.put`` (``data``, or ``fetch()`` for big fixtures).
+    Every route ends with the board's sha256 equal to ``sha``. Returns the route taken.
+    """
+    known = _known(device)
+    parent = path.rsplit("/", 1)[0]
+    if parent.startswith("/sd/"):
+        ensure_dir(device, parent)
+    have = known.files.get(path)
+    if have is not None and have[0] == sha:
+        return "known"
+    keep = data if data is not None and len(data) <= KEEP_BYTES else None
+    if board_sha256(device, path) == sha:
+        known.files[path] = (sha, keep)
+        return "present"
+    route = ""
+    if v3_recipe is not None:
+        size, main_mem, seed, kernel = v3_recipe
+        if kernel == 3 and len(writer_snippet(path, size, main_mem, seed)) < size:
+            got = device.write_model_onboard(path, size, main_mem, seed)
+            route = "written on the board"
+            if got != sha:
+                pytest.fail(f"{path}: the on-board writer made sha256 {got[:16]}..., the manifest says "
+                            f"{sha[:16]}...", pytrace=False)
+    if not route and data is not None and _derive(device, path, data, sha):
+        route = "derived on the board"
+    if not route:
+        payload = data if data is not None else (fetch() if fetch is not None else None)
+        if payload is None:
+            raise ValueError(f"{path}: no bytes to upload")
+        got = device.put(payload, path)
+        route = "uploaded"
+        if got != sha:
+            pytest.fail(f"{path}: uploaded file has sha256 {got[:16]}..., expected {sha[:16]}...", pytrace=False)
+    known.files[path] = (sha, keep)
+    return route
+
+
+def ensure_fixture_on_board(device: Any, fx: Fixture, path: str) -> str:
+    """A manifest fixture at ``path`` on the board, verified against the manifest's sha256."""
+    r = fx.recipe
+    recipe = (r.size, r.main_mem, r.seed, r.kernel) if r.writer == "v3" else None
+    data = ensure_fixture(fx.name).read_bytes() if fx.committed else None
+    return ensure_file(device, path, data, fx.sha256, v3_recipe=recipe,
+                       fetch=lambda: ensure_fixture(fx.name).read_bytes())
+
+
+def upload_seconds(rig: Any, size: int) -> float:
+    """Wire time of an upload at the rig's best REPL baud (10 bits a byte)."""
+    baud = max(rig.serial.baud, rig.serial.fast_baud or 0)
+    return size * 10 / baud
+
+
+def onboard_writable(fx: Fixture) -> bool:
+    return fx.recipe.writer == "v3" and fx.recipe.kernel == 3
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where a suite keeps models on the board: /sd/hil/ with a card, else /flash with a prefix."""
+    root: str
+
+    def path(self, name: str) -> str:
+        return self.root + name
+
+    @property
+    def on_sd(self) -> bool:
+        return self.root.startswith("/sd/")
+
+
+def store_for(device: Any) -> Store:
+    known = _known(device)
+    if SD_DIR in known.dirs:
+        return Store(SD_DIR + "/")
+    if device.sd_present():
+        ensure_dir(device, SD_DIR)
+        return Store(SD_DIR + "/")
+    return Store(FLASH_PREFIX)
+
+
+def good_model_path(device: Any, firmware: Any, store: Store) -> str:
+    fx = good_fixture(firmware)
+    path = store.path(fx.path.name)
+    ensure_fixture_on_board(device, fx, path)
+    return path
+
+
+# -- flash -----------------------------------------------------------------------------------------
+_FLASH_HEAD_CODE = """\
+from Maix import utils
+import ubinascii
+print(ubinascii.hexlify(utils.flash_read(%d, %d)).decode())
+"""
+
+_FLASH_SHA_CODE = """\
+from Maix import utils
+import uhashlib
+import ubinascii
+h = uhashlib.sha256()
+a = %d
+n = %d
+while n > 0:
+    k = 4096 if n > 4096 else n
+    h.update(utils.flash_read(a, k))
+    a = a + k
+    n = n - k
+print(ubinascii.hexlify(h.digest()).decode())
+"""
+
+
+def flash_head(device: Any, offset: int, n: int = 64) -> bytes:
+    """The first ``n`` bytes at a flash offset, read on the board (Maix.utils.flash_read)."""
+    out = device.exec(_FLASH_HEAD_CODE % (offset, n)).strip().split()
+    return bytes.fromhex(out[-1].decode()) if out else b""
+
+
+def flash_sha256(device: Any, offset: int, size: int) -> str:
+    out = device.exec(_FLASH_SHA_CODE % (offset, size), 60.0).strip().split()
+    return out[-1].decode() if out else ""
+
+
+def flash_lead(model: bytes, align: int = STEP) -> bytes:
+    """The leading part of a v3 model that the loader interprets when it loads from flash.
+
+    That is the header, the output table, the layer headers (the loader sums their body sizes to
+    know how many bytes to allocate and read) and the first conv layer's argument struct with its
+    register words (MaixPy reads the input shape from them). Rounded up to a flash sector.
+    Assumption (documented in test_memory_threshold.py): the loader allocates the whole model from
+    the header before reading the bodies and does not interpret any other body at load time.
+    """
+    tables = header_bytes_needed(model[:64])
+    outputs = struct.unpack_from("<I", model, 24)[0]
+    if len(model) < tables + 24:
+        return model
+    layer_offset = struct.unpack_from("<I", model, tables + 8)[0]   # kpu_model_conv_layer_argument_t
+    end = max(tables + 24, layer_offset + REGS, 28 + 8 * outputs)
+    end = -(-end // align) * align
+    return model[:min(end, len(model))]
+
+
+# -- threshold searches ----------------------------------------------------------------------------
+Loads = Callable[[int], bool]
+
+
+@dataclass
+class Edge:
+    """The memory edge: ``ok`` loaded, ``fail`` = ok + step did not; every probe in order."""
+    ok: int
+    fail: int
+    probes: list[tuple[int, bool]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.probes)
+
+    def describe(self) -> str:
+        return ", ".join(f"{size}:{'ok' if ok else 'no_mem'}" for size, ok in self.probes)
+
+
+def align_down(n: int, step: int = STEP) -> int:
+    return n // step * step
+
+
+def align_up(n: int, step: int = STEP) -> int:
+    return -(-n // step) * step
+
+
+def _recording(loads: Loads, probes: list[tuple[int, bool]]) -> Loads:
+    def probe(size: int) -> bool:
+        ok = loads(size)
+        probes.append((size, ok))
+        return ok
+    return probe
+
+
+def bisect_edge(loads: Loads, ok: int, fail: int, step: int = STEP,
+                probes: list[tuple[int, bool]] | None = None) -> Edge:
+    """Bisect between a size that loads and one that does not (fail - ok a multiple of step)."""
+    probes = [] if probes is None else probes
+    probe = _recording(loads, probes)
+    while fail - ok > step:
+        mid = ok + (fail - ok) // step // 2 * step
+        if probe(mid):
+            ok = mid
+        else:
+            fail = mid
+    return Edge(ok, fail, probes)
+
+
+def search_from_free_heap(loads: Loads, free: int, step: int = STEP, smallest: int = 64 * KiB) -> Edge:
+    """Largest loadable size, bracketed from the free system heap and bisected to ``step``.
+
+    Upper bound: a model as large as the whole free heap (it also needs its main memory, so it
+    cannot fit). Lower bound: half the free heap. Both are probed, not assumed; a lower bound that
+    does not load is halved until one does.
+    """
+    probes: list[tuple[int, bool]] = []
+    probe = _recording(loads, probes)
+    hi = align_up(free, step)
+    if probe(hi):
+        pytest.fail(f"a {hi}-byte model loaded although only {free} bytes of system heap were free: "
+                    f"heap_free() does not report what kpu.load can use", pytrace=False)
+    lo = align_down(free // 2, step)
+    while not probe(lo):
+        hi, lo = lo, align_down(lo // 2, step)
+        if lo < smallest:
+            pytest.fail(f"not even a {hi}-byte model loads with {free} bytes of system heap free "
+                        f"(probes {Edge(0, 0, probes).describe()})", pytrace=False)
+    return bisect_edge(loads, lo, hi, step, probes)
+
+
+def gallop_edge(loads: Loads, seed: int, step: int = STEP, floor: int = 64 * KiB,
+                ceiling: int = 16 * 1024 * KiB) -> Edge:
+    """Confirm an expected edge with few probes: ``seed`` and seed + step; when the edge is
+    elsewhere, widen the bracket by doubling steps, then bisect."""
+    probes: list[tuple[int, bool]] = []
+    probe = _recording(loads, probes)
+    seed = align_down(seed, step)
+    if probe(seed):
+        ok, d = seed, step
+        while True:
+            x = ok + d
+            if x > ceiling:
+                pytest.fail(f"models up to {ok} bytes load (probes {Edge(0, 0, probes).describe()}); "
+                            f"no memory edge below {ceiling}", pytrace=False)
+            if not probe(x):
+                return bisect_edge(loads, ok, x, step, probes)
+            ok, d = x, d * 2
+    fail, d = seed, step
+    while True:
+        x = seed - d
+        if x < floor:
+            pytest.fail(f"no model of {floor} bytes or more loads (probes {Edge(0, 0, probes).describe()})",
+                        pytrace=False)
+        if probe(x):
+            return bisect_edge(loads, x, fail, step, probes)
+        fail, d = x, d * 2
+
+
+@dataclass
+class SdThreshold:
+    """A measured SD threshold: the edge, the free heap it was measured against, the GC heap."""
+    edge: Edge
+    free: int
+    gc_heap: int
+
+
+_SD_THRESHOLDS: dict[tuple[str, int], SdThreshold] = {}
+
+
+def remember_sd_threshold(rig: Any, result: SdThreshold) -> None:
+    _SD_THRESHOLDS[(rig.name, result.gc_heap)] = result
+
+
+def recall_sd_threshold(rig: Any, gc_heap: int, free: int) -> SdThreshold | None:
+    """A threshold this session measured under the same conditions (same GC heap, free system
+    heap at a fresh boot within one step of now)."""
+    found = _SD_THRESHOLDS.get((rig.name, gc_heap))
+    if found is not None and abs(found.free - free) < STEP:
+        return found
+    return None
+
+
+class SdProbe:
+    """One SD probe: a v3 model of the asked size written on the board, then kpu.load.
+
+    Drift compensation: the size asked for is the size that would load against the free heap
+    measured at the start (``free0``); when the free heap has since moved (a build that leaks on
+    deinit loses some with every successful probe), the model written is shifted by the same
+    amount, so every probe asks the same question and the edge found is the one at ``free0``.
+    On a build that does not leak the shift is zero and the sizes are exactly those asked for.
+    """
+
+    def __init__(self, device: Any, firmware: Any, path: str, free0: int,
+                 main_mem: int = DEFAULT_MAIN_MEM, seed: int = 0) -> None:
+        self.device = device
+        self.firmware = firmware
+        self.path = path
+        self.free0 = free0
+        self.main_mem = main_mem
+        self.seed = seed
+        self.written: list[int] = []
+
+    def __call__(self, size: int) -> bool:
+        drift = self.device.memory().sys_heap_free - self.free0
+        real = size + drift
+        self.device.write_model_onboard(self.path, real, self.main_mem, self.seed)
+        forget(self.device, self.path)
+        self.written.append(real)
+        return load_or_overflow(self.device, self.firmware, self.path, f"SD probe of {real} bytes ({self.path})")
+
+
+def switch_cycles(config: pytest.Config) -> int:
+    """--switch-cycles N, else $HIL_SWITCH_CYCLES, else 20."""
+    value = config.getoption("switch_cycles", default=None)
+    if value is None:
+        text = os.environ.get(SWITCH_CYCLES_ENV, "")
+        try:
+            value = int(text) if text else SWITCH_CYCLES_DEFAULT
+        except ValueError:
+            raise pytest.UsageError(f"{SWITCH_CYCLES_ENV}={text!r}: expected a whole number of cycles") from None
+    if value < 1:
+        raise pytest.UsageError(f"switch cycles must be >= 1, got {value}")
+    return value
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil-suites", "K210 HIL suites")
+    group.addoption("--switch-cycles", type=int, default=None, metavar="N",
+                    help=f"load/deinit switch cycles in test_switching (default ${SWITCH_CYCLES_ENV} "
+                         f"or {SWITCH_CYCLES_DEFAULT}); raise it for nightly runs")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

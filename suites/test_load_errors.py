@@ -1,0 +1,114 @@
+"""Every input kpu.load must refuse gets the firmware's exact error, and leaves nothing behind.
+
+The expected text of each case is the firmware profile's (``firmware.errors``), and the code is
+the one inside that text (``firmware.errors.code_of``); tests assert ``KpuLoadError.text`` and
+``.code``, not the exception class (profiles do not list it). Which error a broken fixture gets is
+the manifest's ``Fixture.expected_error(profile.kpu.load_versions)`` (hil/kmodel/verdict.py
+explains each choice).
+
+After each failed load: the free system heap is back where it was before it (within the
+profile's leak_tolerance), and the board still loads a good model (the smallest committed fixture
+of a version the build loads).
+
+Models live in /sd/hil/ when the board has a card, else in /flash (name prefix hil_), so the suite
+also runs on a rig without an SD card. The SD-card-absent case runs only there: on a rig with a
+card it is skipped with the reason (the suites never pull the card; a rig file with
+``storage.sd = false`` describes a rig without one).
+
+kmodel v4 on a build whose profile does not load v4: the exact V3-only version error is asserted
+first, then the test is reported xfailed ("known: this build has no kmodel v4 loader (field notes:
+the v4 load bug)"). A different error, or a v4 model that loads, fails.
+"""
+from __future__ import annotations
+
+import pytest
+
+import kpu_support as ks
+
+
+@pytest.fixture
+def store(device):
+    return ks.store_for(device)
+
+
+@pytest.fixture
+def good(device, firmware, store) -> str:
+    return ks.good_model_path(device, firmware, store)
+
+
+def _rejected(device, firmware, source, key: str, what: str, good: str) -> None:
+    before = device.memory().sys_heap_free
+    ks.expect_load_error(device, source, firmware, key, what)
+    ks.check_no_residue(device, firmware, before, f"the failed load of {what}")
+    ks.check_still_loads(device, good, f"the failed load of {what}")
+
+
+@pytest.mark.parametrize("fx", ks.broken_models(), ids=lambda f: f.name)
+def test_broken_model_rejected(device, firmware, store, good, fx) -> None:
+    path = store.path(fx.path.name)
+    ks.ensure_fixture_on_board(device, fx, path)
+    key = fx.expected_error(firmware.kpu.load_versions)
+    assert key is not None, f"manifest says {fx.name} loads; it is not a broken fixture"
+    _rejected(device, firmware, path, key, f"{fx.name} ({fx.origin})", good)
+
+
+@pytest.mark.parametrize("fx", ks.smallest_per_version(), ids=lambda f: f.name)
+def test_unsupported_version_rejected(device, firmware, store, good, fx) -> None:
+    if firmware.accepts(fx.version):
+        pytest.skip(f"{firmware.name} loads kmodel v{fx.version}: test_load_sd.py loads it")
+    if fx.version == 4:
+        pytest.skip("v4 on a build without the v4 loader is test_v4_on_build_without_v4_loader "
+                    "(the known v4 load bug)")
+    path = store.path(fx.path.name)
+    ks.ensure_fixture_on_board(device, fx, path)
+    _rejected(device, firmware, path, "version", f"{fx.name} (kmodel v{fx.version})", good)
+
+
+@pytest.mark.firmware(rejects=4)
+def test_v4_on_build_without_v4_loader(device, firmware, store, good) -> None:
+    """The field notes' v4 load bug: the V3-only error, reported as the known xfail."""
+    fx = min((f for f in ks.valid_models() if f.version == 4 and f.committed), key=lambda f: f.size)
+    path = store.path(fx.path.name)
+    ks.ensure_fixture_on_board(device, fx, path)
+    _rejected(device, firmware, path, "version", f"{fx.name} (kmodel v4)", good)
+    pytest.xfail(ks.KNOWN_V4_BUG)
+
+
+def test_non_kmodel_path_rejected(device, firmware, store, good) -> None:
+    fx = ks.good_fixture(firmware)
+    path = store.path("model_with_wrong_extension.bin")
+    ks.ensure_fixture_on_board(device, fx, path)
+    _rejected(device, firmware, path, "path_format", f"a good model named {path}", good)
+
+
+@pytest.mark.parametrize("where", ["store", "flash"])
+def test_missing_file_rejected(device, firmware, store, good, where) -> None:
+    path = store.path("no_such_model.kmodel") if where == "store" else ks.FLASH_PREFIX + "no_such_model.kmodel"
+    device.remove(path, missing_ok=True)
+    ks.forget(device, path)
+    _rejected(device, firmware, path, "missing_file", f"missing file {path}", good)
+
+
+def test_sd_card_absent(device, firmware, store, good) -> None:
+    if device.sd_present():
+        pytest.skip("this rig has an SD card mounted at /sd: the card-absent case runs on a rig without one "
+                    "(storage.sd = false); the suites never pull the card")
+    path = ks.SD_DIR + "/model.kmodel"
+    _rejected(device, firmware, path, "missing_file", f"{path} with no SD card", good)
+
+
+def test_too_many_models_at_once(device, firmware, good) -> None:
+    """profile.kpu.max_models loaded at once: one more gets the models_full error and takes nothing."""
+    limit = firmware.kpu.max_models
+    handles = []
+    try:
+        for _ in range(limit):
+            handles.append(device.kpu_load(good))
+        full = device.memory().sys_heap_free
+        what = f"model {limit + 1} while {limit} are loaded"
+        ks.expect_load_error(device, good, firmware, "models_full", what)
+        ks.check_no_residue(device, firmware, full, f"the refused load of {what}")
+    finally:
+        for h in handles:
+            device.kpu_deinit(h)
+    ks.check_still_loads(device, good, f"refusing model {limit + 1}")
