@@ -298,7 +298,7 @@ def _v5_module(r: _Reader, off: int, i: int) -> _Module:
 
 
 def _v5_walk(r: _Reader) -> tuple[int, list[int]]:
-    """(module count, module offsets); checks every module header is present and sized."""
+    """(end of the last module, module offsets); checks every module header is present."""
     r.need(0, V5_HEADER, "header")
     count = r.count(20, "modules", V5_MODULE_HEADER, V5_HEADER)
     offsets, off = [], V5_HEADER
