@@ -57,6 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
     rigs = config.getoption("rig", default=[])
     if not rigs or hasattr(config, "workerinput"):
         return   # inert (xdist workers get their rig with the farm support)
+    if getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("--rig with pytest-xdist (-n): running HIL suites on several workers "
+                                "arrives with the farm support; run without -n for now")
     from hil.rig import load_rig   # imported here so an inert plugin costs nothing
     rig_dir = Path(config.getoption("rig_dir")) if config.getoption("rig_dir") else None
     try:
@@ -250,6 +253,7 @@ class HilSession:
         from hil.link import SerialLog
         if self.config.option.collectonly:
             return
+        started = now_iso()
         board = Board(self.rig, results=self.results)
         try:
             board.open()
@@ -272,7 +276,8 @@ class HilSession:
             board.note(f"board not usable: {exc}")
         self.writer.header(run_id=self.run_id, rig=self.rig.name, board=self.rig.board.name,
                            firmware_profile=self.rig.profile.name,
-                           firmware_version=board.firmware_version, port=board.port, argv=sys.argv)
+                           firmware_version=board.firmware_version, port=board.port, argv=sys.argv,
+                           started=started)
         self.started = True
 
     def _remove_empty_run_dir(self) -> None:
