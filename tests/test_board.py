@@ -199,3 +199,16 @@ def test_big_put_switches_to_fast_baud_and_back(sim_server, attach) -> None:
     assert device.transfer.last_baud == 921_600 and board.link.baud == 115_200
     assert board.repl.exec("print(5)") == b"5\r\n"
     device.remove("/sd/big.bin")
+
+
+def test_set_gc_heap_size_reboots_and_holds(sim_server, attach, tmp_path: Path) -> None:
+    board = attach(sim_server)
+    board.start()
+    device = board.device
+    default = board.profile.memory.gc_heap_default
+    before = device.memory()
+    assert device.set_gc_heap_size(default // 2) == default // 2
+    assert "board reboots: gc_heap_size" in log_text(tmp_path)
+    assert device.memory().sys_heap_free > before.sys_heap_free      # the heap went to the system
+    assert device.set_gc_heap_size(default) == default
+    assert device.set_gc_heap_size(default) == default                # no change, no reboot
