@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -164,6 +165,19 @@ def _flush_c_stdio() -> None:
         pass
 
 
+@contextlib.contextmanager
+def _scratch_cwd() -> Iterator[None]:
+    """nncase's compile() writes kmodel_info.txt into the current directory; keep it out of the
+    user's tree. chdir is process-wide, which is acceptable: compiles are short and synchronous."""
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="hil-nncase-") as scratch:
+        os.chdir(scratch)
+        try:
+            yield
+        finally:
+            os.chdir(old)
+
+
 def compile_onnx(model: bytes, input_shape: tuple[int, ...], samples: int = 2, seed: int = 0,
                  name: str = "<onnx>") -> bytes:
     """Compile ONNX bytes for target k210 with uint8 post-training quantisation -> kmodel v5."""
@@ -171,7 +185,7 @@ def compile_onnx(model: bytes, input_shape: tuple[int, ...], samples: int = 2, s
     rng = np.random.default_rng(seed + 1)
     calib = rng.random((samples, *input_shape[1:])).astype(np.float32)
     try:
-        with _quiet_stdout():
+        with _quiet_stdout(), _scratch_cwd():
             opts = nncase.CompileOptions()
             opts.target = "k210"
             opts.quant_type = "uint8"
