@@ -8,6 +8,7 @@ import socket
 import stat
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def test_power_off_halts_program_and_on_reboots(rig):
     rig.board.power(False)
     assert rig.board.status()["mode"] == "off"
     assert prog.halted_seen or prog._stop.is_set()
-    assert not [t for t in __import__("threading").enumerate() if t.name == "sim-cpu-1"]
+    assert not [t for t in threading.enumerate() if t.name == "sim-cpu-1"]
     rig.board.power(True)
     rig.boot_event(2)
     assert rig.board.status()["boots"] == 2

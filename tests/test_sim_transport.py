@@ -16,7 +16,7 @@ from hil.sim.events import EventLog
 from hil.sim.pacing import GARBLE_TABLE, LinePacer, garble
 from hil.sim.program import ProgramHalted
 from hil.sim.server import SimServer
-from hil.sim.uart import TX_QUEUE_LIMIT, SerialLine, Uart
+from hil.sim.uart import TX_QUEUE_LIMIT, SerialLine
 from sim_board_fakes import Factory, FakeFrontEnd
 
 PAYLOAD = bytes(random.Random(7).randrange(256) for _ in range(4096)) + b"\xff\xff\x00\xff"
