@@ -441,6 +441,8 @@ class Board:
             flasher.close()
         return self._after_isp()
 
+    flash = flash_firmware
+
     def flash_data(self, address: int, data: bytes) -> None:
         """Write raw bytes (a kmodel) at a flash address over ISP, then boot the firmware again."""
         self.note(f"flashing {len(data)} bytes at {address:#x}")

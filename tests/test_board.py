@@ -212,3 +212,15 @@ def test_set_gc_heap_size_reboots_and_holds(sim_server, attach, tmp_path: Path) 
     assert device.memory().sys_heap_free > before.sys_heap_free      # the heap went to the system
     assert device.set_gc_heap_size(default) == default
     assert device.set_gc_heap_size(default) == default                # no change, no reboot
+
+
+def test_model_flashed_over_isp_loads_from_its_offset(sim_server, attach, tmp_path: Path) -> None:
+    build = pytest.importorskip("hil.kmodel.build")
+    board = attach(sim_server)
+    board.start()
+    offset = board.rig.storage.model_offset
+    board.device.flash_model(offset, build.build_v3(100_000, seed=3))
+    assert "power sim: reset into ISP" in log_text(tmp_path)     # the pty has no DTR/RTS
+    handle = board.device.kpu_load(offset)
+    assert handle.model == f"{offset:#x}"
+    board.device.kpu_deinit(handle)
