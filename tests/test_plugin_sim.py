@@ -61,6 +61,9 @@ def check_smoke(results: Path, rig: str, done: subprocess.CompletedProcess) -> N
     assert records[-1]["type"] == "footer" and records[-1]["exitstatus"] == 0
     assert gone(sim_pid(run)), "the simulator outlived the session"
     assert (results / "sim-state" / rig / "flash.img").exists()
+    from hil.report.runs import find_runs   # the report side reads what the plugin wrote
+    runs, skipped = find_runs(results)
+    assert skipped == [] and len(runs) == 1 and len(runs[0].tests) == 4
 
 
 @pytest.mark.parametrize("rig", ["sim", "sim-rfc2217"])
