@@ -227,6 +227,13 @@ def test_realistic_micropython_program_runs(tmp_path):
         b.stop()
 
 
+def test_exec_and_eval_inside_functions(raw):
+    out, err = raw.host.raw_exec("def f(a):\n b = a * 2\n exec('print(a, b)')\n"
+                                 " return eval('a + b'), eval('a * 2', None, {'a': 10})\nprint(f(3))\n"
+                                 "g = {}\nexec('x = 5', g)\nprint(g['x'], eval('x * 2', g))")
+    assert (out, err) == (b"3 6\r\n(9, 20)\r\n5 10\r\n", b"")
+
+
 def test_tracebacks_name_files_and_functions(tmp_path):
     b = Board(tmp_path / "b")
     (b.storage.flashfs_root / "helper.py").write_text("def boom(x):\n    return 10 // x\n")
@@ -316,7 +323,7 @@ def test_modules_and_their_micropython_faces(tmp_path):
             (b"2 ENOENT\r\n", b"")
         assert run("import ucollections\nP = ucollections.namedtuple('P', ('x', 'y'))\n"
                    "print(P(1, 2).y, ucollections.OrderedDict([(1, 2)]))") == \
-            (b"2 OrderedDict([(1, 2)])\r\n", b"")
+            (b"2 OrderedDict({1: 2})\r\n", b"")
         assert run("import array, math, urandom\na = array.array('h', [1, -2])\n"
                    "print(a[1], math.sqrt(16), 0 <= urandom.getrandbits(8) < 256)") == \
             (b"-2 4.0 True\r\n", b"")

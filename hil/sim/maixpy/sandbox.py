@@ -46,6 +46,9 @@ FORBIDDEN_ATTRS = frozenset({
     "cr_frame", "cr_code", "cr_origin", "ag_await", "ag_frame", "ag_code", "mro",
 })
 FORBIDDEN_PREFIXES = ("f_", "tb_", "co_", "gi_", "cr_", "ag_")
+# what CPython's compiler itself puts in a class namespace (3.13 adds the last two)
+_COMPILER_CLASS_KEYS = frozenset({"__module__", "__qualname__", "__classcell__", "__doc__",
+                                  "__annotations__", "__firstlineno__", "__static_attributes__"})
 EXC_ATTRS = frozenset({"args", "errno", "value", "code", "strerror"})
 _MP_TYPE_NAMES = {"builtin_function_or_method": "function", "method": "bound_method",
                   "method-wrapper": "function", "wrapper_descriptor": "function",
@@ -197,8 +200,7 @@ class Guards:
         if kw:
             raise TypeError("keyword arguments not supported")
         for key in ns:
-            if is_dunder(key) and key not in METHOD_NAMES and key not in (
-                    "__module__", "__qualname__", "__classcell__", "__doc__"):
+            if is_dunder(key) and key not in METHOD_NAMES and key not in _COMPILER_CLASS_KEYS:
                 raise TypeError(f"can't define '{key}' on the simulated board")
         meta: type = type
         for base in bases:
@@ -376,7 +378,7 @@ class Sandbox:
             frame = self._user_frame()
             ns = frame.f_globals
             if locals_ is None and frame.f_locals is not frame.f_globals:
-                locals_ = frame.f_locals
+                locals_ = dict(frame.f_locals)   # a snapshot, as exec() in a function gets
         elif isinstance(globals_, dict):
             ns = globals_
         else:

@@ -10,6 +10,13 @@ if TYPE_CHECKING:
     from hil.sim.maixpy.runtime import Runtime
 
 
+class OrderedDict(host.OrderedDict):
+    """Prints as MicroPython does: OrderedDict({1: 2}) (any CPython version)."""
+
+    def __repr__(self) -> str:
+        return "OrderedDict({%s})" % ", ".join(f"{k!r}: {v!r}" for k, v in self.items())
+
+
 def build(rt: "Runtime", name: str):
     def namedtuple(typename: str, fields: Any) -> type:
         if isinstance(fields, str):
@@ -20,4 +27,4 @@ def build(rt: "Runtime", name: str):
     def deque(iterable: Any = (), maxlen: Any = None, flags: int = 0) -> Any:
         return host.deque(iterable, maxlen)
 
-    return module(name, namedtuple=namedtuple, OrderedDict=host.OrderedDict, deque=deque)
+    return module(name, namedtuple=namedtuple, OrderedDict=OrderedDict, deque=deque)
