@@ -120,7 +120,9 @@ class MaixPyFirmware:
         raise ProgramHalted()
 
     def _emit_cooked(self, text: str) -> None:
-        self.console.write_cooked(text)
+        # KPU messages (finalisers may run from an automatic collection in user code)
+        with self.cpu.native():
+            self.console.write_cooked(text)
 
     # -- boot -------------------------------------------------------------------------------------
     def _hard_boot(self) -> None:

@@ -43,7 +43,6 @@ from typing import Any, Callable
 from hil.sim.maixpy.memory import OutOfMemory, SystemHeap
 
 PRINT_SYSCALL_OOM = False
-FLASH_HEAD_READ = 64 * 1024
 LOAD_FLASH_LAYER_BUF = 256 * 1024
 KL_K210_CONV = 0x2800
 TYPE_ERROR = "[MAIXPY]kpu: only accept int or string"
