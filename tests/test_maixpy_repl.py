@@ -369,3 +369,20 @@ def test_input_builtin_reads_an_edited_line(board):
     h.read_until(b"name? ")
     h.send(b"abx\bc\r")
     assert h.read_until(b"\x04>") == b"abx\b\x1b[Kc\r\n'abc'\r\n\x04\x04>"
+
+
+def test_help_text(board):
+    h = board().host
+    out = h.friendly("help()")
+    assert out.startswith("help()\r\nWelcome to MicroPython on the Sipeed Maix!\r\n\r\n")
+    assert "  CTRL-D        -- on a blank line, do a soft reset of the board\r\n" in out
+    assert "KPU" in h.friendly("help('modules')")
+
+
+def test_halt_before_run_returns_at_once(board):
+    b = board(start=False)
+    b.fw.halt()
+    t0 = time.monotonic()
+    b.fw.run()
+    assert time.monotonic() - t0 < 0.5
+    assert b.uart.take(0.05) == b""
