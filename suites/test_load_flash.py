@@ -53,7 +53,7 @@ def test_erased_offset_rejected(device, firmware, rig) -> None:
     offset = rig.storage.second_model_offset
     erased = ensure_fixture(ERASED).read_bytes()
     if ks.flash_head(device, offset, 64) != erased[:64]:
-        device.flash_model(offset, erased)
+        ks.flash_model(device, offset, erased)
     assert ks.flash_head(device, offset, 64) == erased[:64], f"flash at {offset:#x} is not erased after writing 0xFF"
     assert get_fixture(ERASED).expected_error(firmware.kpu.load_versions) is not None
     _offset_rejected(device, firmware, offset, "an erased region")
@@ -64,7 +64,7 @@ def test_model_loads_from_flash(device, firmware, rig, measure, slot) -> None:
     offset = getattr(rig.storage, slot)
     fx = _biggest(firmware) if slot == "model_offset" else _newest_smallest(firmware)
     data = ensure_fixture(fx.name).read_bytes()
-    device.flash_model(offset, data)
+    ks.flash_model(device, offset, data)
     got = ks.flash_sha256(device, offset, len(data))
     assert got == fx.sha256, (f"flash at {offset:#x} holds sha256 {got[:16]}... after writing {fx.name} over ISP, "
                               f"expected {fx.sha256[:16]}...")

@@ -117,7 +117,7 @@ class FlashProbe:
 
     def __call__(self, size: int) -> bool:
         lead = ks.flash_lead(build_v3(size, DEFAULT_MAIN_MEM, 0))
-        self.device.flash_model(self.offset, lead)
+        ks.flash_model(self.device, self.offset, lead)
         return ks.load_or_overflow(self.device, self.firmware, self.offset,
                                    f"flash probe of a {size}-byte model at {self.offset:#x} "
                                    f"(first {len(lead)} bytes written)")
