@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from hil.errors import SimError
+from hil.sim.control import connect_path
 
 SOURCE = Path(__file__).with_name("modemshim.c")
 COMPILERS = ("cc", "gcc", "clang")
@@ -87,7 +88,8 @@ def wrap_env(state_dir: Path | str, base: dict[str, str] | None = None) -> dict[
     lib = str(shim_path(state))
     preload = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = lib + (" " + preload if preload and lib not in preload else "")
-    env["SIM_MODEM_SOCK"] = str(state / MODEM_SOCK)
+    # A unix socket path is limited to 107 bytes; a long state dir is served through a link.
+    env["SIM_MODEM_SOCK"] = connect_path(state / MODEM_SOCK)
     return env
 
 
