@@ -96,6 +96,11 @@ class MaixPyFirmware:
                 self._soft_reset(self.rt)
         except ProgramHalted:
             pass
+        except Exception as exc:   # a bug in the emulation: say so in the board's event log
+            try:
+                self.ctx.events.emit("program-error", where="maixpy", error=repr(exc))
+            finally:
+                raise
         finally:
             self._shutdown()
 
