@@ -7,6 +7,8 @@ the key and what is allowed.
 
 A simulated rig has a [sim] table and ``port = "sim"``: the real port (a pty or an RFC 2217
 URL) is only known once the simulator runs, so the board layer resolves it at run time.
+Likewise a labgrid rig ([labgrid] table) takes ``port = "labgrid"`` (the default there): the
+place's NetworkSerialPort, known once the place is acquired (hil.farm.labgrid).
 """
 from __future__ import annotations
 
@@ -22,16 +24,21 @@ from hil.tomlcheck import Table, load_toml
 
 POWER_DRIVERS = ("none", "dtr-rts", "command", "uhubctl", "labgrid", "sim")
 SIM_PORT = "sim"
+LABGRID_PORT = "labgrid"
 URL_SCHEMES = ("rfc2217", "socket", "loop")
+# pyserial URL options per scheme (anything else makes pyserial refuse to open the port)
+URL_OPTIONS = {"rfc2217": ("ign_set_control", "poll_modem", "timeout", "logging"),
+               "socket": ("logging",), "loop": ("logging",)}
+DEFAULT_COORDINATOR = "127.0.0.1:20408"   # labgrid's own default
 PACES = ("line", "off")
 TRANSPORTS = ("pty", "rfc2217")
 FLASH_ALIGN = 4096
 # Keys each power driver takes besides "driver"; anything else in [power] is an error.
 POWER_KEYS = {
-    "none": (), "dtr-rts": (), "sim": (),
+    "none": (), "dtr-rts": (), "sim": ("control",),
     "command": ("on", "off", "cycle", "timeout", "off_time"),
     "uhubctl": ("hub", "port", "uhubctl", "timeout", "off_time"),
-    "labgrid": ("place",),
+    "labgrid": ("place", "off_time"),
 }
 
 
@@ -56,6 +63,8 @@ class PowerSpec:
     hub_port: int = 0               # uhubctl: port number on that hub (-p)
     uhubctl: str = "uhubctl"        # uhubctl: executable name or path
     place: str = ""                 # labgrid: place name
+    control: str = ""               # sim on a rig that is not simulated ([sim]-less): the control
+                                    # socket of a simulator someone else runs (e.g. behind ser2net)
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,11 @@ class SimRigSpec:
 @dataclass(frozen=True)
 class LabgridSpec:
     place: str
-    coordinator: str = ""
+    coordinator: str = ""           # HOST:PORT; "" = $LG_COORDINATOR, else 127.0.0.1:20408
+
+    @property
+    def address(self) -> str:
+        return self.coordinator or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
 
 
 @dataclass(frozen=True)
@@ -105,13 +118,23 @@ class RigSpec:
     def is_sim(self) -> bool:
         return self.sim is not None
 
+    @property
+    def port_from_place(self) -> bool:
+        """The serial port is the labgrid place's (resolved when the place is acquired)."""
+        return self.serial.port == LABGRID_PORT
+
 
 def _err(msg: str) -> RigConfigError:
     return RigConfigError(msg)
 
 
-def check_port(t: Table, port: str, is_sim: bool) -> str:
+def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False) -> str:
     """Validate serial.port's syntax (existence is the link's business, at open time)."""
+    if port == LABGRID_PORT:
+        if not is_labgrid:
+            raise t.fail("port", '"labgrid" takes the port of a labgrid place: add a [labgrid] table '
+                                 'with place = "..."')
+        return port
     if port == SIM_PORT:
         if not is_sim:
             raise t.fail("port", '"sim" is only for simulated rigs (add a [sim] table)')
@@ -131,6 +154,7 @@ def check_port(t: Table, port: str, is_sim: bool) -> str:
                 host, tcp_port = None, None
             if not host or not tcp_port:
                 raise t.fail("port", f"{port!r}: needs host and port, e.g. {parts.scheme}://127.0.0.1:7777")
+        _check_url_options(t, port, parts.scheme, parts.query)
         return port
     if port.upper().startswith("COM") and port[3:].isdigit():
         return port  # Windows
@@ -138,6 +162,22 @@ def check_port(t: Table, port: str, is_sim: bool) -> str:
         raise t.fail("port", f"{port!r}: must be an absolute device path (/dev/ttyUSB0, "
                              "/dev/serial/by-id/...), rfc2217://host:port or socket://host:port")
     return port
+
+
+def _check_url_options(t: Table, port: str, scheme: str, query: str) -> None:
+    """pyserial's URL options (``?ign_set_control&timeout=5``): known names only."""
+    allowed = URL_OPTIONS.get(scheme, ())
+    for item in filter(None, query.split("&")):
+        name, _, value = item.partition("=")
+        if name not in allowed:
+            raise t.fail("port", f"{port!r}: unknown {scheme}:// option {name!r} "
+                                 f"(allowed: {', '.join(allowed) or 'none'})")
+        if name == "timeout":
+            try:
+                if float(value) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise t.fail("port", f"{port!r}: timeout={value!r} must be a number of seconds > 0") from None
 
 
 def _parse_power(top: Table, labgrid: LabgridSpec | None) -> PowerSpec:
@@ -163,6 +203,10 @@ def _parse_power(top: Table, labgrid: LabgridSpec | None) -> PowerSpec:
     elif driver == "labgrid":
         default = labgrid.place if labgrid else None
         kw["place"] = p.take("place", str, default) if default else p.take("place", str)
+        if not kw["place"]:
+            raise p.fail("place", "must name the labgrid place whose power to switch")
+    elif driver == "sim":
+        kw["control"] = p.take("control", str, "")
     if "timeout" in keys:
         kw["timeout"] = p.take("timeout", float, 30.0)
         if kw["timeout"] <= 0:
@@ -204,6 +248,13 @@ def parse_rig(path: Path) -> RigSpec:
     labgrid = None
     if lg is not None:
         labgrid = LabgridSpec(place=lg.take("place", str), coordinator=lg.take("coordinator", str, ""))
+        if not labgrid.place:
+            raise lg.fail("place", "must name a labgrid place")
+        if labgrid.coordinator:
+            host, sep, cport = labgrid.coordinator.rpartition(":")
+            if not sep or not host or not cport.isdigit():
+                raise lg.fail("coordinator", f"{labgrid.coordinator!r}: expected HOST:PORT, e.g. "
+                                             f"labgrid.example.org:20408")
         lg.done()
 
     f = top.sub("firmware")
@@ -239,9 +290,17 @@ def parse_rig(path: Path) -> RigSpec:
                          transport=s.take_choice("transport", TRANSPORTS, "pty"))
         s.done()
 
+    if sim is not None and labgrid is not None:
+        raise _err(f"{path}: [labgrid] and [sim] cannot both be given: a simulated rig starts its own "
+                   "simulator; export a simulator through labgrid and use a [labgrid] rig instead")
     ser = top.sub("serial")
-    port = ser.take("port", str, SIM_PORT) if sim else ser.take("port", str)
-    port = check_port(ser, port, sim is not None)
+    if sim:
+        port = ser.take("port", str, SIM_PORT)
+    elif labgrid:
+        port = ser.take("port", str, LABGRID_PORT)
+    else:
+        port = ser.take("port", str)
+    port = check_port(ser, port, sim is not None, labgrid is not None)
     baud = ser.take("baud", int, 115200)
     if baud <= 0:
         raise ser.fail("baud", f"must be > 0, got {baud}")
@@ -266,8 +325,12 @@ def parse_rig(path: Path) -> RigSpec:
         if power.driver == "dtr-rts" and sim.transport == "pty":
             raise _err(f"{path}: power.driver: 'dtr-rts' needs sim.transport = \"rfc2217\" "
                        "(a pty cannot carry DTR/RTS)")
-    elif power.driver == "sim":
-        raise _err(f"{path}: power.driver: 'sim' is only for simulated rigs (add a [sim] table)")
+    elif power.driver == "sim" and not power.control:
+        raise _err(f"{path}: power.driver: 'sim' on a rig that is not simulated needs power.control = "
+                   "the simulator's control socket (or add a [sim] table)")
+    if sim is not None and power.control:
+        raise _err(f"{path}: power.control: a simulated rig uses its own simulator's control socket; "
+                   "remove the key")
 
     st = top.sub("storage", required=False)
     if st is None:
