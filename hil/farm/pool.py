@@ -1,0 +1,72 @@
+"""Rig pools: ``rigs/pools/NAME.toml``, a list of equivalent rigs a run may spread over.
+
+    [pool]
+    name = "sim4"                     # must match the file name
+    description = "four simulated Maix Bits"
+    rigs = ["farm-sim-a", "farm-sim-b", "farm-sim-c", "farm-sim-d"]
+
+Rig names are looked up in the rig dir (the pool dir's parent, unless --rig-dir says otherwise);
+a path ending in .toml is taken as is (relative to the pool file). Every rig is loaded and
+checked when the pool is, so a bad member is an error before anything is touched.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil.errors import ConfigError, RigConfigError
+from hil.rig import RigSpec, load_rig
+from hil.tomlcheck import Table, load_toml
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str
+    description: str
+    rigs: tuple[RigSpec, ...]
+    path: Path
+
+
+def pool_path(name_or_path: str, rig_dir: Path) -> Path:
+    text = str(name_or_path)
+    if text.endswith(".toml") or os.sep in text:
+        return Path(text)
+    candidate = Path(rig_dir) / "pools" / f"{text}.toml"
+    if not candidate.is_file():
+        known = ", ".join(pool_names(rig_dir)) or "none"
+        raise RigConfigError(f"rig pool {text!r} not found: no {candidate} (known pools: {known})")
+    return candidate
+
+
+def pool_names(rig_dir: Path) -> list[str]:
+    d = Path(rig_dir) / "pools"
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+
+
+def load_pool(name_or_path: str, rig_dir: Path) -> PoolSpec:
+    """Load a pool and every rig in it; RigConfigError names the file and the key or rig at fault."""
+    path = pool_path(name_or_path, rig_dir)
+    data = load_toml(path, RigConfigError)
+    top = Table(path, "", data, RigConfigError)
+    p = top.sub("pool")
+    name = p.take("name", str)
+    if name != path.stem:
+        raise p.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    description = p.take("description", str, "")
+    members = p.take_str_list("rigs")
+    if not members:
+        raise p.fail("rigs", "must list at least one rig")
+    if len(set(members)) != len(members):
+        dup = sorted({m for m in members if members.count(m) > 1})
+        raise p.fail("rigs", f"lists {', '.join(dup)} more than once")
+    p.done()
+    top.done()
+    rigs = []
+    for member in members:
+        where = path.parent / member if member.endswith(".toml") else member
+        try:
+            rigs.append(load_rig(where, rig_dir))
+        except ConfigError as exc:
+            raise RigConfigError(f"{path}: pool.rigs: {member!r}: {exc}") from None
+    return PoolSpec(name=name, description=description, rigs=tuple(rigs), path=path)
