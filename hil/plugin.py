@@ -10,19 +10,28 @@ that failed, and writes ``<results>/<run_id>/run.jsonl`` as each test finishes (
 line), with a serial log per test under ``logs/`` (attached to allure results when allure is
 on). Infrastructure errors (the board, link or power at fault) are pytest errors and "broken"
 in the record, never failures.
+
+The farm (hil/farm): before anything else the run takes its rigs (``FarmController``): a lock
+per rig with an expiry renewed by a heartbeat, or the labgrid place of a labgrid rig, waiting up
+to --rig-wait seconds for busy ones, and gives them back at the end (also after a failure,
+Ctrl-C or SIGTERM). With pytest-xdist (``-n N``) the controller takes up to N rigs (from several
+--rig or a --rig-pool), runs one worker per rig, and each worker writes ``run-<worker>.jsonl``
+into the same run directory.
 """
 from __future__ import annotations
 
 import fnmatch
+import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from hil.errors import ConfigError, HilError, InfrastructureError
-from hil.report.record import MeasurementRecord, RunRecordWriter, new_run_id, now_iso, one_line, sanitize_nodeid
+from hil.report.record import MeasurementRecord, RunRecordWriter, now_iso, one_line, sanitize_nodeid
 
 HIL_FIXTURES = ("rig", "board", "repl", "device", "firmware", "measure")
 BOARD_FIXTURES = ("board", "repl", "device")
@@ -31,16 +40,39 @@ FIRMWARE_CAPS = ("accepts", "rejects", "family", "gc_heap_configurable", "v5_loa
 _IGNORED_MARKERS = {"parametrize", "usefixtures", "filterwarnings", "skipif", "skip", "xfail"}
 
 SESSION_KEY = pytest.StashKey["HilSession"]()
+CONTROLLER_KEY = pytest.StashKey[Any]()
 MEASURE_KEY = pytest.StashKey[list]()
 BROKEN_KEY = pytest.StashKey[bool]()
 
 
 # -- options and markers -------------------------------------------------------------------------
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise ValueError(f"{text!r}: must be >= 0 seconds")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "K210 hardware-in-the-loop")
     group.addoption("--rig", action="append", default=[], metavar="NAME",
                     help="run the HIL suites on this rig (rigs/NAME.toml, or a path to a rig file); "
-                         "repeatable (several rigs arrive with the farm support)")
+                         "repeatable: with -n N each xdist worker gets its own rig, without -n the "
+                         "first free one is used")
+    group.addoption("--rig-pool", default=None, metavar="NAME",
+                    help="spread the suites over the free rigs of a pool (rigs/pools/NAME.toml, or a "
+                         "path): with -n N up to N of them, one per worker")
+    group.addoption("--rig-wait", default=0.0, type=_seconds, metavar="SECONDS",
+                    help="wait up to this long for a busy rig (default 0: fail at once naming its holder)")
+    group.addoption("--rig-lock-dir", default=None, metavar="DIR",
+                    help="rig locks (default $HIL_LOCK_DIR, else $XDG_RUNTIME_DIR/k210-hil/locks, else "
+                         "~/.cache/k210-hil/locks); everyone sharing rigs must share this directory")
+    group.addoption("--rig-lock-ttl", default=60.0, type=_seconds, metavar="SECONDS",
+                    help="a rig lock expires this long after its last renewal (renewed every third of "
+                         "it while the run lives; default 60)")
     group.addoption("--rig-dir", default=None, metavar="DIR",
                     help="where rig files live (default ./rigs)")
     group.addoption("--hil-results", default="results", metavar="DIR",
@@ -54,23 +86,48 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "v5_loader=): run only on matching firmware profiles (name globs and/or "
                                        "capabilities, e.g. firmware(accepts=4))")
     config.addinivalue_line("markers", "power_cycle: power-cycle the board (fresh boot) before the test")
+    if hasattr(config, "workerinput"):
+        info = config.workerinput.get("hil")
+        if info:
+            _configure_worker(config, info)
+        return
     rigs = config.getoption("rig", default=[])
-    if not rigs or hasattr(config, "workerinput"):
-        return   # inert (xdist workers get their rig with the farm support)
-    if getattr(config.option, "numprocesses", None):
-        raise pytest.UsageError("--rig with pytest-xdist (-n): running HIL suites on several workers "
-                                "arrives with the farm support; run without -n for now")
-    from hil.rig import load_rig   # imported here so an inert plugin costs nothing
-    rig_dir = Path(config.getoption("rig_dir")) if config.getoption("rig_dir") else None
+    pool = config.getoption("rig_pool", default=None)
+    if not rigs and not pool:
+        return   # inert
+    if getattr(config.option, "help", False) or getattr(config.option, "version", False):
+        return
+    if rigs and pool:
+        raise pytest.UsageError("--rig and --rig-pool: give one or the other")
+    if config.getoption("rig_lock_ttl") <= 0:
+        raise pytest.UsageError("--rig-lock-ttl: must be > 0 seconds")
+    from hil.farm.controller import FarmController   # imported here so an inert plugin costs nothing
+    controller = FarmController(config, rigs, pool)
+    config.stash[CONTROLLER_KEY] = controller
+    controller.start()
+    if controller.distributed:
+        return   # the workers open the boards (_configure_worker)
+    session = HilSession(config, controller.claims[0].rig, controller.results, controller.run_id,
+                         notes=controller.notes)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "hil-session")
+
+
+def _configure_worker(config: pytest.Config, info: dict) -> None:
+    """An xdist worker: the rig its controller took for it (sent in workerinput)."""
+    from hil.rig import load_rig
     try:
-        rig = load_rig(rigs[0], rig_dir)
+        rig = load_rig(Path(info["rig_path"]))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    results = Path(config.getoption("hil_results")).absolute()
-    session = HilSession(config, rig, results, extra_rigs=rigs[1:])
+    if info.get("port") and info["port"] != rig.serial.port:
+        rig = replace(rig, serial=replace(rig.serial, port=info["port"]))
+    worker = str(config.workerinput.get("workerid", "gw?"))
+    session = HilSession(config, rig, Path(info["results"]), info["run_id"], worker=worker,
+                         argv=list(config.workerinput.get("mainargv") or sys.argv))
     config.stash[SESSION_KEY] = session
-    if getattr(config.option, "allure_report_dir", "missing") is None:
-        config.option.allure_report_dir = str(session.run_dir / "allure-results")
+    if info.get("allure_dir") and getattr(config.option, "allure_report_dir", "missing") is None:
+        config.option.allure_report_dir = info["allure_dir"]
     config.pluginmanager.register(session, "hil-session")
 
 
@@ -202,12 +259,16 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
 class HilSession:
     """Everything --rig sets up: board, run record, per-test serial logs. A pytest plugin object."""
 
-    def __init__(self, config: pytest.Config, rig: Any, results: Path, extra_rigs: list[str]) -> None:
+    def __init__(self, config: pytest.Config, rig: Any, results: Path, run_id: str,
+                 worker: str | None = None, notes: list[str] | None = None,
+                 argv: list[str] | None = None) -> None:
         self.config = config
+        self.argv = argv if argv is not None else list(sys.argv)
         self.rig = rig
         self.results = results
-        self.extra_rigs = extra_rigs
-        self.run_id = new_run_id(rig.name, results)
+        self.worker = worker          # xdist worker id (gw0...), None in a single-process run
+        self.notes = list(notes or [])
+        self.run_id = run_id
         self.run_dir = results / self.run_id
         self.board: Any = None
         self.board_error: BaseException | None = None
@@ -240,12 +301,18 @@ class HilSession:
         rig = self.rig
         kind = f"simulated ({rig.sim.transport}, pace {rig.sim.pace})" if rig.sim else rig.serial.port
         lines = [f"hil: rig {rig.name}: {rig.board.name}, {kind}, firmware profile {rig.profile.name}",
-                 f"hil: run record {self.run_dir / 'run.jsonl'}"]
-        if self.extra_rigs:
-            lines.append(f"hil: {len(self.extra_rigs) + 1} rigs given; spreading tests over several rigs "
-                         f"arrives with the farm support, so only {rig.name} is used "
-                         f"(ignored: {', '.join(self.extra_rigs)})")
-        return lines
+                 f"hil: run record {self.record_path}"]
+        return lines + [f"hil: {note}" for note in self.notes]
+
+    @property
+    def record_path(self) -> Path:
+        return self.run_dir / ("run.jsonl" if self.worker is None else f"run-{self.worker}.jsonl")
+
+    @property
+    def firmware_version(self) -> str:
+        """What the board's banner reported, else what the profile says the build is."""
+        version = self.board.firmware_version if self.board is not None else self._banner_version
+        return version or self.rig.profile.version
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -258,16 +325,28 @@ class HilSession:
         try:
             board.open()
         except HilError as exc:
-            # nothing to test on: one line naming the port (or the simulator's problem)
-            self._remove_empty_run_dir()
-            raise pytest.UsageError(f"rig {self.rig.name}: {exc}") from None
+            if self.worker is None:
+                # nothing to test on: one line naming the port (or the simulator's problem)
+                self._remove_empty_run_dir()
+                raise pytest.UsageError(f"rig {self.rig.name}: {exc}") from None
+            # an xdist worker: its tests are errors ("broken") naming the rig; the others go on
+            self.board_error = InfrastructureError(f"rig {self.rig.name}: {one_line(str(exc))}")
+            self.writer = RunRecordWriter(self.run_dir, worker=self.worker)
+            self.writer.header(run_id=self.run_id, rig=self.rig.name, board=self.rig.board.name,
+                               firmware_profile=self.rig.profile.name,
+                               firmware_version=self.rig.profile.version, port=self.rig.serial.port,
+                               argv=self.argv, started=started)
+            self.started = True
+            return
         self.board = board
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.session_log = SerialLog(self.run_dir / "logs" / "session.log", f"session {self.run_id}")
+        log_name = "session.log" if self.worker is None else f"session-{self.worker}.log"
+        self.session_log = SerialLog(self.run_dir / "logs" / log_name, f"session {self.run_id}"
+                                     + (f" worker {self.worker}" if self.worker else ""))
         board.link.log = self.session_log
         board.note(f"opened {board.port} for rig {self.rig.name}"
                    + (f" (simulator pid {board.sim.pid}, state {board.sim.state_dir})" if board.sim else ""))
-        self.writer = RunRecordWriter(self.run_dir)
+        self.writer = RunRecordWriter(self.run_dir, worker=self.worker)
         try:
             board.flash_rig_image()
             board.start()
@@ -276,7 +355,7 @@ class HilSession:
             board.note(f"board not usable: {exc}")
         self.writer.header(run_id=self.run_id, rig=self.rig.name, board=self.rig.board.name,
                            firmware_profile=self.rig.profile.name,
-                           firmware_version=board.firmware_version, port=board.port, argv=sys.argv,
+                           firmware_version=self.firmware_version, port=board.port, argv=self.argv,
                            started=started)
         self.started = True
 
@@ -291,11 +370,30 @@ class HilSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.writer is not None and not self.writer.closed:
             self.writer.footer(int(exitstatus))
+        if self.started:
+            self._write_allure_metadata()
         if self.board is not None:
+            self._banner_version = self.board.firmware_version
             self.board.close()
             self.board = None
         if self.session_log is not None:
             self.session_log.close()
+
+    _banner_version = ""
+
+    def _write_allure_metadata(self) -> None:
+        """environment.properties (merged across workers) and categories.json for allure."""
+        allure_dir = getattr(self.config.option, "allure_report_dir", None)
+        if not allure_dir:
+            return
+        try:
+            import hil
+            from hil.report.allure_env import write_allure_metadata
+            write_allure_metadata(allure_dir, rig=self.rig.name, board=self.rig.board.name,
+                                  firmware=self.rig.profile.name, firmware_version=self.firmware_version,
+                                  hil_version=hil.__version__, host=socket.gethostname())
+        except Exception as exc:  # noqa: BLE001 - report metadata must never break a run
+            print(f"hil: could not write allure metadata to {allure_dir}: {exc}", file=sys.stderr)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.writer is not None:
