@@ -11,11 +11,14 @@ reopen its link around a cycle.
 - command:  argv lists for on/off (and optionally cycle), run without a shell, with a timeout.
 - uhubctl:  ``uhubctl -l HUB -p PORT -a off|on|cycle`` on a switchable USB hub.
 - sim:      the simulator's control socket, playing a network power switch. The only place
-            outside tests/ that talks to the simulator.
-- labgrid:  arrives with the farm support.
+            outside tests/ that talks to the simulator. A rig that is not simulated (a simulator
+            behind ser2net, say) names the socket with ``power.control``.
+- labgrid:  the labgrid place's power resource through labgrid's own power driver
+            (NetworkPowerPort -> NetworkPowerDriver, ...), see hil/farm/labgrid.py.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import time
@@ -25,7 +28,7 @@ from typing import Callable
 from hil.boards import SEQUENCES, STEP_PAUSE_S, BoardSpec
 from hil.errors import HilError, PowerError
 from hil.link import Link
-from hil.rig import PowerSpec, RigSpec
+from hil.rig import DEFAULT_COORDINATOR, PowerSpec, RigSpec
 
 Note = Callable[[str], None]
 
@@ -257,15 +260,55 @@ class SimPower(PowerDriver):
 
 
 class LabgridPower(PowerDriver):
-    name = "labgrid"
+    """The power resource of a labgrid place, switched by labgrid's power driver for it.
 
-    def __init__(self, place: str, rig_name: str = "", note: Note = _quiet) -> None:
+    The place must be acquired by this host/user (the plugin acquires it for the run; or
+    ``labgrid-client -p PLACE acquire``). The labgrid session is opened on first use, so a rig
+    whose tests never switch power never talks to the coordinator from a worker.
+    """
+
+    name = "labgrid"
+    can_reset = True
+    can_power = True
+
+    def __init__(self, place: str, rig_name: str = "", note: Note = _quiet, coordinator: str = "",
+                 off_time: float = 1.0) -> None:
         super().__init__(rig_name, note)
         self.place = place
+        self.coordinator = coordinator
+        self.off_time = off_time
+        self._driver = None
 
-    def _unsupported(self, what: str) -> PowerError:
-        return PowerError(f"rig {self.rig_name}: labgrid power driver arrives with the farm support "
-                          f"(place {self.place!r}); use uhubctl or command for now")
+    def _power(self):
+        if self._driver is None:
+            from hil.farm.labgrid import place_for   # lazy: only labgrid rigs need labgrid
+            address = self.coordinator or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
+            try:
+                place = place_for(address, self.place, self.rig_name, self.note)
+                self._driver = place.power_driver(delay=self.off_time)
+            except HilError as exc:
+                raise PowerError(f"rig {self.rig_name}: labgrid power (place {self.place}): {exc}") from None
+        return self._driver
+
+    def _switch(self, what: str) -> None:
+        driver = self._power()
+        self.note(f"power labgrid: {what} (place {self.place}, {type(driver).__name__})")
+        try:
+            getattr(driver, what)()
+        except HilError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - labgrid drivers raise many kinds; one line
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            raise PowerError(f"rig {self.rig_name}: labgrid power {what} (place {self.place}): {text}") from None
+
+    def on(self) -> None:
+        self._switch("on")
+
+    def off(self) -> None:
+        self._switch("off")
+
+    def cycle(self) -> None:
+        self._switch("cycle")
 
 
 def make_power(rig: RigSpec, link: Callable[[], Link | None], control_path: Path | None = None,
@@ -282,9 +325,12 @@ def make_power(rig: RigSpec, link: Callable[[], Link | None], control_path: Path
     if spec.driver == "uhubctl":
         return UhubctlPower(spec, rig.name, note)
     if spec.driver == "sim":
+        if control_path is None and spec.control:
+            control_path = Path(spec.control)
         if control_path is None:
             raise PowerError(f"rig {rig.name}: sim power needs the simulator's control socket (not started)")
         return SimPower(Path(control_path), rig.name, note)
     if spec.driver == "labgrid":
-        return LabgridPower(spec.place, rig.name, note)
+        coordinator = rig.labgrid.address if rig.labgrid is not None else ""
+        return LabgridPower(spec.place, rig.name, note, coordinator=coordinator, off_time=spec.off_time)
     raise PowerError(f"rig {rig.name}: unknown power driver {spec.driver!r}")
