@@ -5,11 +5,17 @@ a child process, stopped by its pid), opens the link and makes the power driver.
 brings the board to a known state (REPL answering, fresh soft boot); ``ensure_ready()`` is the
 cheap per-test check; ``recover()`` climbs the ladder
 
-    interrupt (Ctrl-C) -> soft reset (Ctrl-D) -> hard reset (DTR/RTS or power reset) -> power cycle
+    [reopen link] -> interrupt (Ctrl-C) -> soft reset (Ctrl-D) -> hard reset (DTR/RTS or power
+    reset) -> power cycle
 
-logging every rung in the serial log, skipping rungs the rig's power driver lacks. What
-remains wrong after the ladder is an InfrastructureError (BootTimeout, LinkError,
+logging every rung in the serial log, skipping rungs the rig's power driver lacks. "reopen
+link" comes first when the port was lost (a USB adapter unplugged and back, an RFC 2217 server
+restarted) or left closed by a failed flash; a lost port is reopened again before the reset
+rungs. What remains wrong after the ladder is an InfrastructureError (BootTimeout, LinkError,
 ReplProtocolError): a rig problem, reported apart from firmware failures.
+
+``Board.port`` is the port as logs and run records may show it (passwords in a URL masked,
+hil.link.redact_url); the real URL is only used to open it.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from typing import Callable
 from hil.console import Console
 from hil.errors import (BootTimeout, HilError, InfrastructureError, LinkError, PowerError,
                         ReplProtocolError, SimError)
-from hil.link import Link, SerialLog
+from hil.link import Link, SerialLog, redact_url
 from hil.power import PowerDriver, SimPower, make_power
 from hil.repl import Repl
 from hil.rig import RigSpec
@@ -39,6 +45,7 @@ PROMPT = b">>> "
 INIT_END = re.compile(rb"\[MaixPy\] init end")
 MAIN_GRACE_S = 3.0       # after "init end", how long boot.py/main.py get before we interrupt them
 SOFT_RESET_WAIT_S = 5.0  # a soft reboot prints its banner quickly; longer means it is stuck
+SOFT_ANSWER_S = 1.5      # a live REPL answers Ctrl-D ("soft reboot") at once; silence: go on up the ladder
 SIM_START_TIMEOUT_S = 30.0
 SIM_STOP_TIMEOUT_S = 5.0
 
@@ -160,7 +167,7 @@ class Board:
         self.console: Console | None = None
         self.repl: Repl | None = None
         self.power: PowerDriver | None = None
-        self.port = rig.serial.port
+        self._port_url = rig.serial.port
         self.banner = ""              # the last MicroPython version line seen
         self.firmware_version = ""    # version from that line (e.g. v0.6.2-75-g973361c0d)
         self.recoveries: list[str] = []
@@ -181,8 +188,8 @@ class Board:
                                           self.rig.sim.pace)
                     endpoints = self.sim.start()
                 control = endpoints.get("control")
-                self.port = self._sim_port(endpoints)
-            self.link = Link(self.port, self.rig.serial.baud, self._first_log, name=self.rig.name)
+                self._port_url = self._sim_port(endpoints)
+            self.link = Link(self._port_url, self.rig.serial.baud, self._first_log, name=self.rig.name)
             self.console = Console(self.link)
             self.repl = Repl(self.console)
             self.power = make_power(self.rig, lambda: self.link, Path(control) if control else None,
@@ -200,6 +207,11 @@ class Board:
         if not port:
             raise SimError(f"rig {self.rig.name}: the simulator offers no {transport} endpoint ({endpoints})")
         return port
+
+    @property
+    def port(self) -> str:
+        """The serial port, fit for logs and run records (secrets masked)."""
+        return redact_url(self._port_url)
 
     def close(self) -> None:
         if self.link is not None:
@@ -366,8 +378,10 @@ class Board:
     def recover(self, reason: str) -> str:
         """Climb the ladder until the REPL answers; returns the rung that worked."""
         link, console, repl, power = self._need()
-        rungs: list[tuple[str, Callable[[], None]]] = [("interrupt", lambda: None),
-                                                       ("soft reset", self._rung_soft)]
+        rungs: list[tuple[str, Callable[[], None]]] = []
+        if link.lost or not link.is_open:
+            rungs.append(("reopen link", self._rung_reopen))
+        rungs += [("interrupt", lambda: None), ("soft reset", self._rung_soft)]
         if power.can_reset:
             rungs.append(("hard reset", self._rung_hard))
         if power.can_power:
@@ -390,22 +404,41 @@ class Board:
         raise console.error(BootTimeout, f"rig {self.rig.name}: board did not recover ({reason}); "
                                          f"tried {', '.join(tried)}")
 
+    def _rung_reopen(self) -> None:
+        link, _, repl, _ = self._need()
+        self.note(f"reopening {link.url}" + (" (link lost)" if link.lost else ""))
+        link.reopen(self.rig.serial.boot_timeout)
+        repl.reconnected()
+
+    def _reopen_if_lost(self) -> None:
+        link, _, repl, _ = self._need()
+        if link.lost or not link.is_open:
+            link.reopen(self.rig.serial.boot_timeout)
+            repl.reconnected()
+
     def _rung_soft(self) -> None:
         _, console, repl, _ = self._need()
         console.write(b"\x03\x03\x02")     # out of raw REPL (and out of whatever ran)
         console.drain(0.1, 1.0)
         console.write(b"\x04")
         repl.forget()
+        first = console.read(1, SOFT_ANSWER_S)
+        if not first:
+            raise console.error(BootTimeout, f"rig {self.rig.name}: no answer to Ctrl-D (soft reset)",
+                                SOFT_ANSWER_S)
+        console.unread(first)
         self.wait_boot(min(SOFT_RESET_WAIT_S, self.rig.serial.boot_timeout))
 
     def _rung_hard(self) -> None:
         _, _, _, power = self._need()
+        self._reopen_if_lost()
         power.reset()
         self._reopen_after_power()
         self.wait_boot()
 
     def _rung_cycle(self) -> None:
         link, _, _, power = self._need()
+        self._reopen_if_lost()
         if power.drops_port:
             link.close()
         power.cycle()
@@ -418,8 +451,21 @@ class Board:
         link, _, repl, power = self._need()
         enter = power.enter_isp if isinstance(power, SimPower) else None
         link.close()
-        return IspFlasher(self.port, self.rig.board, self.rig.serial.baud, self.rig.serial.isp_baud,
-                          log=self.note, enter_isp=enter)
+        try:
+            return IspFlasher(self._port_url, self.rig.board, self.rig.serial.baud,
+                              self.rig.serial.isp_baud, log=self.note, enter_isp=enter)
+        except BaseException:
+            self._reopen_quietly()
+            raise
+
+    def _reopen_quietly(self) -> None:
+        """After a failed flash: the REPL's port open again (the ladder resets the board)."""
+        link, _, repl, _ = self._need()
+        try:
+            link.reopen(self.rig.serial.boot_timeout)
+        except LinkError as exc:
+            self.note(f"could not reopen {link.url} after the failed flash: {exc}")
+        repl.reconnected()
 
     def _after_isp(self) -> str:
         link, _, repl, _ = self._need()
@@ -437,8 +483,11 @@ class Board:
         try:
             flasher.flash_firmware(image)
             flasher.reboot()
-        finally:
+        except BaseException:
             flasher.close()
+            self._reopen_quietly()
+            raise
+        flasher.close()
         return self._after_isp()
 
     flash = flash_firmware
@@ -450,8 +499,11 @@ class Board:
         try:
             flasher.flash_data(address, data)
             flasher.reboot()
-        finally:
+        except BaseException:
             flasher.close()
+            self._reopen_quietly()
+            raise
+        flasher.close()
         self._after_isp()
 
     def flash_rig_image(self) -> bool:

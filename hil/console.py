@@ -110,23 +110,32 @@ class Console:
         return b"".join(parts)
 
     def read_until(self, marker: bytes, timeout: float, *, what: str = "",
-                   error: type[HilError] | None = ReplProtocolError) -> bytes:
+                   error: type[HilError] | None = ReplProtocolError,
+                   abort: Sequence[bytes] = ()) -> bytes:
         """Everything up to and including ``marker``.
 
         On timeout raises ``error`` (naming ``what``); with error=None returns b"" and leaves
-        the bytes received so far in the buffer.
+        the bytes received so far in the buffer. When one of the ``abort`` markers shows up
+        first (the board's boot log: it rebooted), ReplProtocolError at once, with every byte
+        left in the buffer for whoever waits for the boot next.
         """
         deadline = time.monotonic() + timeout
         buf = self._pending
         self._pending = b""
         start = 0
+        longest = max([len(marker), *map(len, abort)])
         while True:
             i = buf.find(marker, start)
+            hit = [m for m in abort if buf.find(m, start) >= 0 and (i < 0 or buf.find(m, start) < i)]
+            if hit:
+                self._pending = buf
+                raise self.error(ReplProtocolError, f"{what or 'waiting for the board'}: the board "
+                                 f"rebooted (saw {escape(hit[0])!r})")
             if i >= 0:
                 end = i + len(marker)
                 self._pending = buf[end:]
                 return buf[:end]
-            start = max(0, len(buf) - len(marker) + 1)
+            start = max(0, len(buf) - longest + 1)
             left = deadline - time.monotonic()
             chunk = self.link.read(65536, max(0.0, left)) if left > 0 else b""
             if not chunk:

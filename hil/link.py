@@ -7,11 +7,20 @@ n bytes) as soon as anything arrives, so higher layers can search for markers wi
 Device paths are read with select()+os.read on the descriptor and ``socket://`` URLs on the
 socket itself: pyserial's own read(n) waits for all n bytes, and changing its timeout per call
 renegotiates the whole port over RFC 2217 (about 50 ms a time).
+
+A link that failed mid-read or mid-write (the adapter unplugged, the RFC 2217 server gone) is
+marked ``lost``; ``reopen()`` gets it back once the port exists again.
+
+Secrets never reach a log or an error message: ``Link.url`` is the port URL with any password
+(``rfc2217://user:PASSWORD@host:port``) and secret-looking query values (``?token=...``) masked,
+and every serial-log line goes through ``redact()``, which also masks the values of environment
+variables named like secrets (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``, ``*API_KEY*``...).
 """
 from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import time
 from collections import deque
@@ -34,6 +43,37 @@ _ESCAPES[0x0A] = "\\n"
 _ESCAPES[0x09] = "\\t"
 
 
+MASK = "***"
+SECRET_NAME = re.compile(r"TOKEN|PASSW(OR)?D|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+SECRET_QUERY = re.compile(r"token|pass(word|wd)?|secret|key|auth|credential|sig(nature)?", re.I)
+MIN_SECRET_LEN = 6          # shorter env values ("1", "yes", a port) would mask half the log
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)@")
+_QUERY_SECRET = re.compile(r"(?P<head>[?&][^=&\s#]*(?:%s)[^=&\s#]*=)(?P<value>[^&\s#]+)"
+                           % SECRET_QUERY.pattern, re.I)
+
+
+def redact_url(url: str) -> str:
+    """A port URL fit for logs: password and secret query values masked, the rest as written."""
+    return redact(url)
+
+
+def _env_secrets() -> list[str]:
+    values = {v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= MIN_SECRET_LEN}
+    return sorted(values, key=len, reverse=True)   # longest first: no half-masked overlaps
+
+
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with URL passwords, secret query values and secret env values masked."""
+    for value in (_env_secrets() if secrets is None else secrets):
+        if value in text:
+            text = text.replace(value, MASK)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + "@", text)
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: m.group("head") + MASK, text)
+    return text
+
+
 def escape(data: bytes) -> str:
     """Bytes as one line of text: printable ASCII as is, everything else backslash-escaped."""
     return "".join(map(_ESCAPES.__getitem__, data))
@@ -50,6 +90,7 @@ class SerialLog:
     def __init__(self, path: Path | None, title: str = "") -> None:
         self.path = Path(path) if path is not None else None
         self._file: TextIO | None = None
+        self._secrets = _env_secrets()   # read once: the environment of a run does not change
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="ascii", errors="backslashreplace")
@@ -60,7 +101,7 @@ class SerialLog:
         if self._file is None:
             return
         stamp = datetime.now().strftime("%H:%M:%S.%f")
-        self._file.write(f"{stamp} {direction} {text}\n")
+        self._file.write(f"{stamp} {direction} {redact(text, self._secrets)}\n")
         self._file.flush()
 
     def rx(self, data: bytes) -> None:
@@ -109,8 +150,10 @@ class Link:
 
     def __init__(self, url: str, baud: int = 115200, log: SerialLog | None = None,
                  name: str = "") -> None:
-        self.url = url
-        self.name = name or url
+        self._open_url = url
+        self.url = redact_url(url)        # what messages and logs show
+        self.name = name or self.url
+        self.lost = False
         self._log = log or NULL_LOG
         self._tail: deque[bytes] = deque()
         self._tail_len = 0
@@ -126,10 +169,11 @@ class Link:
     # -- opening -----------------------------------------------------------------------------
     def _open(self) -> None:
         try:
-            ser = serial.serial_for_url(self.url, baudrate=self._baud, timeout=POLL_S)
+            ser = serial.serial_for_url(self._open_url, baudrate=self._baud, timeout=POLL_S)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkError(f"cannot open serial port {self.url}: {_open_reason(exc)}") from None
+            raise LinkError(f"cannot open serial port {self.url}: {redact(_open_reason(exc))}") from None
         self.serial = ser
+        self.lost = False
         self._fd = None
         self._sock = None
         if isinstance(ser, serial.Serial) and getattr(ser, "fd", None) is not None:
@@ -194,7 +238,8 @@ class Link:
 
     # -- bytes -------------------------------------------------------------------------------
     def _lost(self, exc: BaseException | str) -> LinkError:
-        return LinkError(f"serial port {self.url}: link lost: {exc}")
+        self.lost = True
+        return LinkError(f"serial port {self.url}: link lost: {redact(str(exc))}")
 
     def _need_open(self) -> None:
         if self.serial is None:

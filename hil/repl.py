@@ -31,7 +31,13 @@ RAW_PASTE_PROBE = b"\x05A\x01"
 CHUNK = 256
 ENTER_TRIES = 3
 ENTER_TIMEOUT_S = 2.0
+SILENT_RETRY_S = 0.3      # per try, once a try got no answer at all
 TRACEBACK_TIMEOUT_S = 5.0
+
+# The MaixPy boot log (hard boot, soft reboot): seen where the reply to code should be, the
+# board rebooted under it (a brownout, a watchdog, a reset) and everything it held is gone.
+REBOOT_MARKERS = (b"[MAIXPY] Pll0:freq:", b"[MaixPy] init end", b"soft reboot\r\n")
+REBOOT_SNIFF_S = 0.3
 
 _EXC_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?:: (.*))?$", re.S)
 
@@ -89,15 +95,27 @@ class Repl:
 
     # -- entering and leaving ----------------------------------------------------------------
     def enter_raw(self, tries: int = ENTER_TRIES, timeout: float = ENTER_TIMEOUT_S) -> None:
-        """Interrupt whatever runs (Ctrl-C twice), then Ctrl-A until the raw REPL banner shows."""
+        """Interrupt whatever runs (Ctrl-C twice), then Ctrl-A until the raw REPL banner shows.
+
+        A live MicroPython answers Ctrl-A with the banner at once (or with something, if the
+        line is garbled). After a try that got no byte at all the board is not listening (hung,
+        held in reset, in ISP mode, gone): the remaining tries wait only SILENT_RETRY_S, enough
+        for a board that has just come back, so a dead board is reported in about ``timeout``.
+        """
+        wait = timeout
         for attempt in range(1, tries + 1):
+            before = self.link.bytes_in
             self.console.write(b"\r" + CTRL_C + CTRL_C)
             self.console.drain(quiet=0.1, limit=1.0)
             self.console.write(b"\r" + CTRL_A)
-            if self.console.read_until(RAW_PROMPT, timeout, error=None):
+            if self.console.read_until(RAW_PROMPT, wait, error=None):
                 self.in_raw = True
                 return
-            self.note(f"no raw REPL banner (try {attempt} of {tries})")
+            silent = self.link.bytes_in == before
+            if silent:
+                wait = min(timeout, SILENT_RETRY_S)
+            self.note(f"no raw REPL banner (try {attempt} of {tries}"
+                      + (", no answer at all)" if silent else ")"))
         self.in_raw = False
         raise self.console.error(ReplProtocolError,
                                  f"no raw REPL banner after {tries} tries (Ctrl-C, Ctrl-A)", timeout)
@@ -164,6 +182,7 @@ class Repl:
         data = code.encode("utf-8") if isinstance(code, str) else code
         for attempt in (1, 2):
             self.ensure_raw()
+            since = self.link.bytes_in
             try:
                 if self.raw_paste is None:
                     self._probe_raw_paste()
@@ -179,18 +198,45 @@ class Repl:
                     break
                 self._plain_write(data)
                 break
-            except ReplProtocolError:
+            except ReplProtocolError as exc:
                 self.in_raw = False
-                if attempt == 2:
+                if attempt == 2 or "the board rebooted" in str(exc):
                     raise
+                if self._rebooted(since):
+                    raise self.console.error(ReplProtocolError, "sending code: the board rebooted "
+                                             "while receiving it") from None
                 self.note("code not accepted; re-entering raw REPL and sending again")
         self.in_raw = False   # until the closing prompt is seen
         self.execs += 1
 
+    def _rebooted(self, since: int) -> bool:
+        """Did the bytes received since ``bytes_in`` was ``since`` include a boot log? Waits up
+        to REBOOT_SNIFF_S for more; every byte read stays in the console's buffer."""
+        deadline = time.monotonic() + REBOOT_SNIFF_S
+        taken: list[bytes] = []
+        try:
+            while True:
+                recent = self.link.tail(max(0, min(4096, self.link.bytes_in - since)))
+                if any(m in recent for m in REBOOT_MARKERS):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                chunk = self.console.read(4096, min(left, 0.05))
+                if chunk:
+                    taken.append(chunk)
+        finally:
+            self.console.unread(b"".join(taken))
+
     def exec_finish(self, timeout: float) -> ExecResult:
-        """Collect stdout and stderr of the running code, and the prompt after them."""
-        out = self.console.read_until(CTRL_D, timeout, what=f"waiting for the code to finish (timeout {timeout:g} s)")
-        err = self.console.read_until(CTRL_D, TRACEBACK_TIMEOUT_S, what="waiting for the end of the traceback")
+        """Collect stdout and stderr of the running code, and the prompt after them.
+
+        A boot log instead of the reply (the board rebooted under the code) is a
+        ReplProtocolError at once, not after ``timeout``."""
+        out = self.console.read_until(CTRL_D, timeout, what=f"waiting for the code to finish (timeout {timeout:g} s)",
+                                      abort=REBOOT_MARKERS)
+        err = self.console.read_until(CTRL_D, TRACEBACK_TIMEOUT_S, what="waiting for the end of the traceback",
+                                      abort=REBOOT_MARKERS)
         if self.console.read_until(b">", 1.0, error=None):
             self.in_raw = True
         return ExecResult(out[:-1], err[:-1])

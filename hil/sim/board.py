@@ -13,6 +13,10 @@ into account every line change stamped before that instant even if the worker se
   for the profile it names, or stays silent with the reason in the event log.
 - With no client attached both lines are deasserted: the chip runs.
 Each boot gets a fresh Uart (115200 baud) and a fresh program in its own CPU thread.
+
+Faults (hil.sim.faults): ``hang()`` stops the CPU without a reset (mode "hung": nothing in,
+nothing out) until the next reset; at each boot ``faults.on_boot`` may keep a dead chip silent,
+delay the firmware, or put garbage on the line before the boot log.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from hil.boards import RESET_SETTLE_S, BoardSpec
 from hil.errors import FirmwareProfileError, SimError
 from hil.firmware import FirmwareProfile, load_profile
 from hil.sim.events import EventLog
-from hil.sim.faults import FaultHooks
+from hil.sim.faults import BootPlan, FaultHooks
 from hil.sim.firmware_image import boot_image
 from hil.sim.program import ProgramFactory, ProgramHalted, SilentProgram, SimContext, SimProgram
 from hil.sim.storage import BoardStorage
@@ -99,6 +103,7 @@ class SimBoard:
         self._cpu: _Cpu | None = None
         self._sample_at: float | None = None
         self._force_boot_low = False
+        self._power_boot = False          # the next boot follows power-on (not a reset)
         # Work queue
         self._cond = threading.Condition()
         self._queue: deque[_Item] = deque()
@@ -128,6 +133,14 @@ class SimBoard:
         if uart is not None and (boot is None or (cpu is not None and cpu.boot == boot)):
             uart.halt()
         self._post(_Item(time.monotonic(), "reboot", {"boot": boot}))
+
+    def hang(self, reason: str) -> None:
+        """The chip stops where it is (a fault): the program halts, the UART goes dead, no reboot."""
+        self.events.emit("hang-request", reason=reason)
+        uart = self.line.uart
+        if uart is not None:
+            uart.halt()
+        self._call("hang", reason=reason)
 
     def set_sd(self, present: bool) -> None:
         """Insert or remove the TF card (the MaixPy firmware mounts it at boot)."""
@@ -245,6 +258,7 @@ class SimBoard:
                 self.mode = "silent"
             self.events.emit("power", on=True)
             self._force_boot_low = False
+            self._power_boot = True
             self._sample_at = None if self.reset_held else item.t + self.reset_settle_s
         else:
             self._sample_at = None
@@ -253,6 +267,14 @@ class SimBoard:
                 self.powered = False
                 self.mode = "off"
             self.events.emit("power", on=False)
+
+    def _do_hang(self, item: _Item) -> None:
+        if not self.powered or self.reset_held:
+            return
+        self._halt_cpu()
+        with self._state:
+            self.mode = "hung"
+        self.events.emit("hung", reason=item.args["reason"])
 
     def _do_button(self, item: _Item) -> None:
         if not self.powered:
@@ -302,13 +324,17 @@ class SimBoard:
         with self._state:
             self.boots += 1
             boot_no = self.boots
+        cause, self._power_boot = ("power" if self._power_boot else "reset"), False
+        plan = self.faults.on_boot(cause)
         uart = self.line.new_uart()
         ctx = SimContext(board=self.spec, uart=uart, storage=self.storage, events=self.events,
                          request_reset=lambda reason: self.request_reset(reason, boot_no),
                          state_dir=self.state_dir, faults=self.faults)
         mode, profile, fields = self._choose(isp)
+        if plan.dead:
+            mode, profile, fields = "hung", None, {"reason": "fault: hang"}
         program: SimProgram | None = None
-        if mode != "silent":
+        if mode not in ("silent", "hung"):
             try:
                 program = self.program_factory(mode, ctx, profile)
             except Exception as exc:
@@ -319,8 +345,10 @@ class SimBoard:
         with self._state:
             self.mode = mode
             self.profile_name = profile.name if profile is not None and mode == "firmware" else None
-        self.events.emit("boot", boot=boot_no, mode=mode, **fields)
+        self.events.emit("boot", boot=boot_no, mode=mode, cause=cause, **fields)
         program = program or SilentProgram(ctx)
+        if plan.delay or plan.garbage:
+            program = _FaultedStart(program, uart, plan)
         thread = threading.Thread(target=self._cpu_main, args=(program, boot_no),
                                   name=f"sim-cpu-{boot_no}", daemon=True)
         self._cpu = _Cpu(thread, program, boot_no)
@@ -348,3 +376,24 @@ class SimBoard:
                              trace=traceback.format_exc(limit=6))
             return
         self.events.emit("program-exit", boot=boot_no)
+
+
+class _FaultedStart:
+    """A program started late and/or after garbage on the line (hil.sim.faults.BootPlan)."""
+
+    def __init__(self, program: SimProgram, uart: Any, plan: BootPlan) -> None:
+        self.program = program
+        self.uart = uart
+        self.plan = plan
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        if self.plan.garbage:
+            self.uart.write(self.plan.garbage)
+        if self._stop.wait(self.plan.delay):
+            return
+        self.program.run()
+
+    def halt(self) -> None:
+        self._stop.set()
+        self.program.halt()

@@ -30,8 +30,11 @@ UNCONFIRMED, all kept here:
   which is why kflash 1.1.6, which leaves BOOT asserted, still boots the new firmware.
 
 ``IspFaults`` holds test-only misbehaviour (a silent ROM, bad-checksum or busy replies, a board
-that stops answering mid-write); pass it to the constructor, or set
-``IspTarget.test_faults`` for boards built by the default program factory.
+that stops answering mid-write); pass it to the constructor, arm it through the control socket
+(``{"cmd": "fault", "name": "isp_silent"}`` sets ``ctx.faults.isp``, read at each ISP boot), or
+set ``IspTarget.test_faults`` for boards built by the default program factory. Flash write
+errors come from ``ctx.faults.flash_write`` (the "flash_write_error" fault): a failed write or
+erase is answered BAD_WRITE / BAD_ERASE.
 """
 from __future__ import annotations
 
@@ -128,7 +131,7 @@ class IspTarget:
         self.ctx = ctx
         self.uart = ctx.uart
         self.flash = ctx.storage.flash
-        self.faults = faults or IspTarget.test_faults or IspFaults()
+        self.faults = faults or getattr(ctx.faults, "isp", None) or IspTarget.test_faults or IspFaults()
         self.mode = "rom"                 # "rom" | "stub" | "user" (silent SRAM code)
         self.stub: StubInfo | None = None
         self.sram = Sram()

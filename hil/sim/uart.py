@@ -228,6 +228,10 @@ class SerialLine:
             if fe in self._frontends:
                 self._frontends.remove(fe)
 
+    def frontends(self) -> list[FrontEnd]:
+        with self.cond:
+            return list(self._frontends)
+
     def note_host_baud(self, source: str, baud: int) -> None:
         """A front end saw its client change baud rate."""
         self.events.emit("baud", side="host", source=source, baud=baud)
@@ -256,6 +260,8 @@ class SerialLine:
                     call()
                 except Exception as exc:  # a broken handler must not kill the front end
                     self.events.emit("program-error", where="interrupt-char callback", error=repr(exc))
+        if self.faults is not None:
+            self.faults.host_delivered()   # e.g. a reset armed for "after byte N" happens now
 
     # -- board -> host --------------------------------------------------------------------
     def _tx_loop(self) -> None:

@@ -3,6 +3,10 @@
 Policy: a new client *replaces* the current one (the old connection is closed). A test or
 tool that died without closing its port must not lock everyone out of the board; a client
 that is replaced sees its connection drop, which is what it would see if the cable were pulled.
+
+``unplug(duration)`` (the "disconnect" fault): the current client's connection is closed, and
+connections made in the next ``duration`` seconds are closed at once, as a ser2net host whose
+adapter was pulled out does.
 """
 from __future__ import annotations
 
@@ -46,6 +50,7 @@ class TcpServerFrontEnd:
         self.initial_baud = DEFAULT_BAUD   # host baud of a freshly connected client
         self._baud = self.initial_baud
         self._client: socket.socket | None = None
+        self._refuse_until = 0.0
         self._wlock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -74,6 +79,10 @@ class TcpServerFrontEnd:
                 if self._stop.is_set():
                     return
                 time.sleep(ACCEPT_POLL_S)
+                continue
+            if time.monotonic() < self._refuse_until:
+                self.line.events.emit("client", source=self.name, action="refused", why="unplugged")
+                _shutdown(conn)
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.settimeout(SEND_TIMEOUT_S)
@@ -141,6 +150,15 @@ class TcpServerFrontEnd:
             except OSError:
                 self._client = None
                 _shutdown(conn)
+
+    def unplug(self, duration: float) -> None:
+        """Drop the client now; refuse new ones for ``duration`` seconds."""
+        self._refuse_until = time.monotonic() + duration
+        with self._wlock:
+            conn = self._client
+        self.line.events.emit("unplug", source=self.name, duration=duration)
+        if conn is not None:
+            _shutdown(conn)   # its _serve loop ends and runs on_disconnect (DTR/RTS dropped)
 
     def close(self) -> None:
         self._stop.set()

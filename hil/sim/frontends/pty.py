@@ -13,6 +13,10 @@
   episode. This never holds up the line, so one idle port cannot slow the others. With pacing
   off (an idealised infinitely fast line) a client cannot keep up with an unpaced board, so
   there we first wait up to STALL_S for the client to drain the buffer.
+- ``unplug(duration)`` (the "disconnect" fault): the pty goes away like a USB-serial adapter
+  pulled out (both ends closed, so a client's reads fail with EIO; the symlink removed), and
+  after ``duration`` seconds a new pty appears behind the same symlink, as udev's by-id link
+  does when the adapter is plugged back in.
 """
 from __future__ import annotations
 
@@ -47,30 +51,36 @@ class PtyFrontEnd:
     def __init__(self, line: SerialLine, link: Path | None) -> None:
         self.line = line
         self.link = Path(link) if link is not None else None
-        self.master, self.slave = os.openpty()
-        try:
-            tty.setraw(self.slave)
-            attrs = termios.tcgetattr(self.slave)
-            attrs[4] = attrs[5] = CODES[DEFAULT_BAUD]
-            termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
-            os.set_blocking(self.master, False)
-            self.device = os.ttyname(self.slave)
-            if self.link is not None:
-                self._make_link()
-        except BaseException:
-            os.close(self.master)
-            os.close(self.slave)
-            raise
+        self.master, self.slave, self.device = self._open_pty()
         self._baud = DEFAULT_BAUD
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()   # no write may race the fds being closed
         self._rx_lock = threading.Lock()   # one reader at a time: the loop, or a drain
         self._closed = False
+        self._unplugged = False
         self._stalled = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name="sim-pty", daemon=True)
+        self._replug: threading.Thread | None = None
 
-    def _make_link(self) -> None:
+    def _open_pty(self) -> tuple[int, int, str]:
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)
+            attrs = termios.tcgetattr(slave)
+            attrs[4] = attrs[5] = CODES[DEFAULT_BAUD]
+            termios.tcsetattr(slave, termios.TCSANOW, attrs)
+            os.set_blocking(master, False)
+            device = os.ttyname(slave)
+            if self.link is not None:
+                self._make_link(device)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        return master, slave, device
+
+    def _make_link(self, device: str) -> None:
         link = self.link
         if link.is_symlink():
             link.unlink()
@@ -81,7 +91,7 @@ class PtyFrontEnd:
             tmp = link.with_name(f".{link.name}.{os.getpid()}")
             if tmp.is_symlink():
                 tmp.unlink()
-            os.symlink(self.device, tmp)
+            os.symlink(device, tmp)
             os.replace(tmp, link)
         except OSError as exc:
             raise SimError(f"cannot create pty link {link}: {exc.strerror}") from None
@@ -92,7 +102,7 @@ class PtyFrontEnd:
 
     # -- FrontEnd -------------------------------------------------------------------------
     def host_baud(self) -> int:
-        if self._closed:
+        if self._closed or self._unplugged:
             return self._baud
         try:
             code = termios.tcgetattr(self.master)[5]
@@ -108,7 +118,7 @@ class PtyFrontEnd:
 
     def send(self, data: bytes) -> None:
         with self._io_lock:
-            if not self._closed:
+            if not self._closed and not self._unplugged:
                 self._send(memoryview(data))
 
     def _send(self, view: memoryview) -> None:
@@ -138,10 +148,15 @@ class PtyFrontEnd:
     # -- reader ---------------------------------------------------------------------------
     def _read_loop(self) -> None:
         while not self._stop.is_set():
+            if self._unplugged:
+                self._stop.wait(POLL_S)
+                continue
             baud = self.host_baud()
             try:
                 ready, _, _ = select.select([self.master], [], [], POLL_S)
             except (OSError, ValueError):
+                if self._unplugged:
+                    continue   # closed under us by unplug(): wait for the new pty
                 return
             if not ready:
                 continue
@@ -154,6 +169,8 @@ class PtyFrontEnd:
         with self._rx_lock:
             if self._closed:
                 return None
+            if self._unplugged:
+                return 0
             try:
                 data = os.read(self.master, want)
             except BlockingIOError:
@@ -184,21 +201,58 @@ class PtyFrontEnd:
             if not self._read_once(65536):
                 return
 
-    def close(self) -> None:
-        self._stop.set()
-        self.line.detach_frontend(self)
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
+    # -- the "disconnect" fault -------------------------------------------------------------
+    def unplug(self, duration: float) -> None:
+        """The adapter is pulled out now and plugged back in after ``duration`` seconds."""
+        with self._io_lock, self._rx_lock:
+            if self._closed or self._unplugged:
+                return
+            self._unplugged = True
+            self._remove_link()
+            self._close_fds()
+        self.line.events.emit("unplug", source=self.name, device=self.device, duration=duration)
+        self._replug = threading.Thread(target=self._plug_back, args=(duration,),
+                                        name="sim-pty-replug", daemon=True)
+        self._replug.start()
+
+    def _plug_back(self, duration: float) -> None:
+        if self._stop.wait(duration):
+            return
+        with self._io_lock, self._rx_lock:
+            if self._closed:
+                return
+            try:
+                self.master, self.slave, self.device = self._open_pty()
+            except (OSError, SimError) as exc:
+                self.line.events.emit("frontend-error", source=self.name, error=f"replug failed: {exc}")
+                return
+            self._unplugged = False
+            self._stalled = False
+        self.line.events.emit("plug", source=self.name, device=self.device)
+
+    def _remove_link(self) -> None:
         if self.link is not None:
             try:
                 if self.link.is_symlink() and os.readlink(self.link) == self.device:
                     self.link.unlink()
             except OSError:
                 pass
+
+    def _close_fds(self) -> None:
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self.line.detach_frontend(self)
+        for t in (self._thread, self._replug):
+            if t is not None and t.is_alive():
+                t.join(timeout=2.0)
         with self._io_lock, self._rx_lock:
-            self._closed = True
-            for fd in (self.master, self.slave):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            unplugged, self._closed = self._unplugged, True
+            if not unplugged:
+                self._remove_link()
+                self._close_fds()
