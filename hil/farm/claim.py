@@ -165,7 +165,8 @@ class Claimer:
                 if left <= 0:
                     raise InfrastructureError(self._busy_line(busy, wait))
                 if on_wait is not None and not told:
-                    on_wait(f"waiting up to {left:.0f} s for {need - len(self.claims)} more rig(s): "
+                    more = need - len(self.claims)
+                    on_wait(f"waiting up to {wait:g} s (--rig-wait) for {more} {'rig' if more == 1 else 'rigs'}: "
                             + "; ".join(busy))
                     told = True
                 time.sleep(min(poll, left))
