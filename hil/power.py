@@ -278,14 +278,15 @@ class LabgridPower(PowerDriver):
         self.coordinator = coordinator
         self.off_time = off_time
         self._driver = None
+        self._place = None
 
     def _power(self):
         if self._driver is None:
             from hil.farm.labgrid import place_for   # lazy: only labgrid rigs need labgrid
             address = self.coordinator or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
             try:
-                place = place_for(address, self.place, self.rig_name, self.note)
-                self._driver = place.power_driver(delay=self.off_time)
+                self._place = place_for(address, self.place, self.rig_name, self.note)
+                self._driver = self._place.power_driver(delay=self.off_time)
             except HilError as exc:
                 raise PowerError(f"rig {self.rig_name}: labgrid power (place {self.place}): {exc}") from None
         return self._driver
@@ -309,6 +310,12 @@ class LabgridPower(PowerDriver):
 
     def cycle(self) -> None:
         self._switch("cycle")
+
+    def close(self) -> None:
+        if self._place is not None:
+            from hil.farm.labgrid import detach
+            detach(self._place)
+        self._place = self._driver = None
 
 
 def make_power(rig: RigSpec, link: Callable[[], Link | None], control_path: Path | None = None,

@@ -314,6 +314,17 @@ def forget(place: LabgridPlace) -> None:
         del _places[(place.address, place.name)]
 
 
+def detach(place: LabgridPlace) -> None:
+    """Done with a place this process only attached to (an xdist worker's power): drop its
+    drivers, and close the session once no place of this process is left."""
+    if place.acquired:
+        return                       # the controller's: released with the run's rigs
+    place.release()                  # not acquired here: deactivates drivers, releases nothing
+    forget(place)
+    if not _places and Session._current is not None:
+        Session._current.close()
+
+
 def close_all() -> None:
     """Release what this process acquired, drop every place, close the session."""
     errors = []
