@@ -75,6 +75,7 @@ class Repl:
         # None = not probed on this connection yet; False = plain raw REPL only.
         self.raw_paste: bool | None = None if use_raw_paste else False
         self.execs = 0
+        self.silent = False   # the last enter_raw got no byte at all: the board is not listening
 
     @property
     def link(self):
@@ -110,6 +111,7 @@ class Repl:
             self.console.write(b"\r" + CTRL_A)
             if self.console.read_until(RAW_PROMPT, wait, error=None):
                 self.in_raw = True
+                self.silent = False
                 return
             silent = self.link.bytes_in == before
             if silent:
@@ -117,6 +119,7 @@ class Repl:
             self.note(f"no raw REPL banner (try {attempt} of {tries}"
                       + (", no answer at all)" if silent else ")"))
         self.in_raw = False
+        self.silent = silent
         raise self.console.error(ReplProtocolError,
                                  f"no raw REPL banner after {tries} tries (Ctrl-C, Ctrl-A)", timeout)
 

@@ -2,7 +2,9 @@
 
 A put writes ``<name>.part``, compares hashes, then renames: an interrupted or corrupted
 transfer never leaves a file under the final name. A mismatch is retried a bounded number of
-times, then TransferError.
+times, then TransferError. So is a try that failed because the line garbled our own helper
+code (the board answers SyntaxError/NameError... to code that is correct as sent) or because
+the board rebooted under it (a brownout or watchdog mid-upload: ReplProtocolError).
 
 Fast path (the firmware has ``sys.stdin.buffer``/``sys.stdout.buffer`` and
 ``micropython.kbd_intr``): a small receiver on the board reads raw bytes from stdin with Ctrl-C
@@ -50,6 +52,15 @@ B64_PER_EXEC = 8            # base64 lines per exec in the fallback put
 WRITE_CHUNK = 4096
 
 _HASH_RE = re.compile(rb"([0-9a-f]{64})")
+# Our helper programs are correct as sent: these from the board mean the line garbled them.
+GARBLED_CODE = ("SyntaxError", "IndentationError", "NameError", "UnicodeError")
+
+
+def _garbled(exc: ReplError) -> TransferError | None:
+    """A TransferError to retry when the board's exception says our code arrived damaged."""
+    if exc.exc_type in GARBLED_CODE:
+        return TransferError(f"the board got damaged code ({exc}): bytes corrupted or lost on the line")
+    return None
 
 _PRELUDE = """\
 import sys
@@ -233,7 +244,23 @@ class Transfer:
 
     def probe(self) -> bool:
         if self.streaming is None:
-            self.streaming = self.repl.exec(_PROBE).strip() == b"True"
+            for attempt in range(1, self.retries + 1):
+                try:
+                    out = self.repl.exec(_PROBE)
+                    break
+                except ReplError as exc:
+                    error = _garbled(exc)
+                    if error is None:
+                        raise
+                    if attempt == self.retries:
+                        raise TransferError(f"transfer probe on {self.link.url}: no clean answer after "
+                                            f"{attempt} tries ({error})") from None
+                except ReplProtocolError:
+                    if attempt == self.retries:
+                        raise
+                    self.repl.forget()
+                self.note(f"probe: try {attempt} failed; again")
+            self.streaming = out.strip() == b"True"
             self.note("raw stdin streaming " + ("available" if self.streaming else
                                                 "not available: base64 fallback"))
         return self.streaming
@@ -255,14 +282,19 @@ class Transfer:
         with self._maybe_fast(len(data)):
             for attempt in range(1, self.retries + 1):
                 try:
-                    got = (self._put_stream(data, part, progress) if streaming
-                           else self._put_b64(data, part, progress))
+                    try:
+                        got = (self._put_stream(data, part, progress) if streaming
+                               else self._put_b64(data, part, progress))
+                    except ReplError as exc:
+                        raise _garbled(exc) or exc from None
                 except (ReplProtocolError, TransferError) as exc:
                     self.note(f"put {remote}: try {attempt} failed: {exc}")
                     self.repl.forget()
+                    if self.repl.silent:
+                        raise self._not_answering(f"put {remote}", attempt, exc) from None
                     got = None
                 if got == want:
-                    self.repl.exec(_RENAME.format(part=part, final=remote))
+                    self._rename(part, remote)
                     return want
                 if got is not None:
                     self.note(f"put {remote}: sha256 mismatch on try {attempt} (host {want[:16]}, board {got[:16]})")
@@ -270,7 +302,31 @@ class Transfer:
         raise TransferError(f"put {remote} on {self.link.url}: no verified copy after {self.retries} tries "
                             f"(serial log: {self.link.log_path})")
 
+    def _not_answering(self, what: str, attempt: int, exc: Exception) -> TransferError:
+        """No retry helps a board that answers nothing at all (hung, gone, in reset)."""
+        return TransferError(f"{what} on {self.link.url}: the board stopped answering on try {attempt} "
+                             f"({exc})")
+
+    def _rename(self, part: str, remote: str) -> None:
+        """The verified .part under its final name (the rename alone is retried if garbled)."""
+        for attempt in range(1, self.retries + 1):
+            try:
+                self.repl.exec(_RENAME.format(part=part, final=remote))
+                return
+            except ReplError as exc:
+                error = _garbled(exc)
+                if error is None:
+                    raise
+            except ReplProtocolError as exc:
+                error = exc
+                self.repl.forget()
+            self.note(f"rename {part} -> {remote}: try {attempt} failed: {error}")
+        raise TransferError(f"put {remote} on {self.link.url}: verified as {part} but could not rename it "
+                            f"after {self.retries} tries ({error}); serial log: {self.link.log_path}")
+
     def _remove_quietly(self, path: str) -> None:
+        if self.repl.silent:
+            return
         try:
             self.repl.exec(_REMOVE_QUIETLY.format(path=path))
         except HilError as exc:
@@ -333,10 +389,16 @@ class Transfer:
         self.note(f"receiver stalled; feeding up to {need + CREDIT * self.window} filler bytes")
         budget = need + CREDIT * self.window
         step = 64
+        before, fed = self.link.bytes_in, 0
         while budget > 0:
             console.write(b"\0" * step)
             budget -= step
+            fed += step
             if CTRL_D in console.read_until(CTRL_D, 0.05, error=None):
+                break
+            if fed >= 2 * self.window + step and self.link.bytes_in == before:
+                # a live receiver acknowledges every window it reads: this one is not listening
+                self.note(f"no acknowledgement for {fed} filler bytes: the board is not listening")
                 break
         self.repl.forget()
 
@@ -378,11 +440,16 @@ class Transfer:
         last: Exception | None = None
         for attempt in range(1, self.retries + 1):
             try:
-                data, theirs = (self._get_stream(remote, progress) if streaming
-                                else self._get_b64(remote, progress))
+                try:
+                    data, theirs = (self._get_stream(remote, progress) if streaming
+                                    else self._get_b64(remote, progress))
+                except ReplError as exc:
+                    raise _garbled(exc) or exc from None
             except (ReplProtocolError, TransferError) as exc:
                 self.note(f"get {remote}: try {attempt} failed: {exc}")
                 self.repl.forget()
+                if self.repl.silent:
+                    raise self._not_answering(f"get {remote}", attempt, exc) from None
                 last = exc
                 continue
             ours = hashlib.sha256(data).hexdigest()
