@@ -20,10 +20,12 @@ into the same run directory.
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import socket
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +41,8 @@ SKIP_NO_RIG = "no --rig given: HIL tests need a rig (e.g. pytest --rig sim)"
 FIRMWARE_CAPS = ("accepts", "rejects", "family", "gc_heap_configurable", "v5_loader")
 _IGNORED_MARKERS = {"parametrize", "usefixtures", "filterwarnings", "skipif", "skip", "xfail"}
 
+# pyserial 3.5's RFC 2217 client calls Thread.setDaemon/setName (deprecated since Python 3.10)
+PYSERIAL_NOISE = r"ignore:set(Daemon|Name)\(\) is deprecated:DeprecationWarning:serial\.rfc2217"
 SESSION_KEY = pytest.StashKey["HilSession"]()
 CONTROLLER_KEY = pytest.StashKey[Any]()
 MEASURE_KEY = pytest.StashKey[list]()
@@ -89,6 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         info = config.workerinput.get("hil")
         if info:
+            config.addinivalue_line("filterwarnings", PYSERIAL_NOISE)
             _configure_worker(config, info)
         return
     rigs = config.getoption("rig", default=[])
@@ -99,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if rigs and pool:
         raise pytest.UsageError("--rig and --rig-pool: give one or the other")
+    config.addinivalue_line("filterwarnings", PYSERIAL_NOISE)
     if config.getoption("rig_lock_ttl") <= 0:
         raise pytest.UsageError("--rig-lock-ttl: must be > 0 seconds")
     from hil.farm.controller import FarmController   # imported here so an inert plugin costs nothing
@@ -111,6 +117,15 @@ def pytest_configure(config: pytest.Config) -> None:
                          notes=controller.notes)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "hil-session")
+
+
+@contextlib.contextmanager
+def _quiet_pyserial():
+    """Outside tests pytest shows warnings as they come: keep pyserial's noise off a one-line error."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"set(Daemon|Name)\(\) is deprecated", DeprecationWarning,
+                                r"serial\.rfc2217")
+        yield
 
 
 def _configure_worker(config: pytest.Config, info: dict) -> None:
@@ -323,7 +338,8 @@ class HilSession:
         started = now_iso()
         board = Board(self.rig, results=self.results)
         try:
-            board.open()
+            with _quiet_pyserial():
+                board.open()
         except HilError as exc:
             if self.worker is None:
                 # nothing to test on: one line naming the port (or the simulator's problem)
