@@ -29,15 +29,26 @@ from bench.common import (REPO, Row, Scaling, Section, Timer, at_least, line_rat
                           size_label, text_table, write_results)
 
 GROUPS = ("upload", "isp", "threshold", "suite", "overhead")
-ISP_RUNS = "115200:64K,1500000:512K,1500000:2M"
+ISP_RUNS = "115200:32K,1500000:256K,1500000:1M"
 ISP_SMOKE_RUNS = "115200:16K,1500000:64K"
 ISP_BOARD = "maix-bit"
 ISP_TARGET_LINE = 0.90
 ISP_TARGET_VS_KFLASH = 1.0
+ISP_CLOSE = 0.05            # a pair this close to the kflash target is repeated (noise or gap?)
 
 
 # -- ISP: bench/bench_isp.py's own runs, on our simulator process -----------------------------------
-def isp_section(work: Path, runs_text: str, use_kflash: bool) -> Section:
+def _median_run(runs: list):
+    """The run with the median write rate (the lower middle one of an even count); None if none."""
+    if not runs:
+        return None
+    ok = sorted((r for r in runs if r.ok), key=lambda r: r.write_rate) or runs
+    return ok[(len(ok) - 1) // 2]
+
+
+def isp_section(work: Path, runs_text: str, use_kflash: bool, repeats: int = 2) -> Section:
+    """bench_isp's runs, ours then kflash. When a pair lands within ISP_CLOSE of the 1.0x target,
+    more pairs (up to ``repeats``) tell a gap from timing noise; the median pair is reported."""
     from bench import bench_isp
     from bench.common import BenchSim
     sec = Section()
@@ -50,20 +61,27 @@ def isp_section(work: Path, runs_text: str, use_kflash: bool) -> Section:
     with Timer() as total, BenchSim(work / "isp-state", ISP_BOARD) as sim:
         for baud, size in bench_isp.parse_runs(runs_text):
             label = size_label(size)
-            say(f"isp: ours, {label} at {baud} baud")
-            ours = bench_isp.run_ours(sim, ISP_BOARD, baud, os.urandom(size))
-            theirs = None
-            if kflash:
-                say(f"isp: kflash, {label} at {baud} baud")
-                theirs = bench_isp.run_kflash(sim, ISP_BOARD, baud, os.urandom(size), kflash, work)
-            sec.rows.extend(_isp_rows(baud, size, ours, theirs, kflash))
+            ours_runs, kf_runs = [], []
+            for attempt in range(1, repeats + 1):
+                say(f"isp: ours, {label} at {baud} baud" + (f" (pair {attempt})" if attempt > 1 else ""))
+                ours_runs.append(bench_isp.run_ours(sim, ISP_BOARD, baud, os.urandom(size)))
+                if not kflash:
+                    break
+                say(f"isp: kflash, {label} at {baud} baud" + (f" (pair {attempt})" if attempt > 1 else ""))
+                kf_runs.append(bench_isp.run_kflash(sim, ISP_BOARD, baud, os.urandom(size), kflash, work))
+                a, b = ours_runs[-1], kf_runs[-1]
+                if not (a.ok and b.ok and b.write_rate > 0) or \
+                        abs(a.write_rate / b.write_rate - ISP_TARGET_VS_KFLASH) > ISP_CLOSE:
+                    break       # clearly on one side of the target: one pair says it
+            ours, theirs = _median_run(ours_runs), _median_run(kf_runs)
+            sec.rows.extend(_isp_rows(baud, size, ours, theirs, kflash, ours_runs, kf_runs))
             ours_pts.setdefault(baud, []).append((size, ours.write_s))
             if theirs is not None and theirs.ok:
                 kf_pts.setdefault(baud, []).append((size, theirs.write_s))
-            for r in (ours, theirs):
-                if r is not None:
-                    sec.log.append(f"isp {r.tool} {baud} {label}: write {r.write_s:.2f} s, session {r.total_s:.2f} s, "
-                                   f"verified {r.ok}" + (f" ({r.note})" if r.note else ""))
+            for r in ours_runs + kf_runs:
+                sec.log.append(f"isp {r.tool} {baud} {label}: write {r.write_s:.2f} s "
+                               f"({r.write_rate / line_rate(baud):.3f} of the line rate), session {r.total_s:.2f} s, "
+                               f"verified {r.ok}" + (f" ({r.note})" if r.note else ""))
     for baud, pts in ours_pts.items():
         if len(pts) > 1:
             sec.scaling.append(Scaling(f"ours ISP write @{baud}", tuple(sorted(pts))))
@@ -74,40 +92,59 @@ def isp_section(work: Path, runs_text: str, use_kflash: bool) -> Section:
     return sec
 
 
-def _isp_rows(baud: int, size: int, ours, theirs, kflash: str | None) -> list[Row]:
+def _spread(runs: list, baud: int) -> str:
+    fr = sorted(r.write_rate / line_rate(baud) for r in runs if r.ok)
+    return f"{fr[0]:.3f}..{fr[-1]:.3f}" if len(fr) > 1 else (f"{fr[0]:.3f}" if fr else "-")
+
+
+def _isp_rows(baud: int, size: int, ours, theirs, kflash: str | None, ours_runs: list, kf_runs: list) -> list[Row]:
     label = size_label(size)
     line = line_rate(baud)
     key = f"isp.{baud}.{label}"
     if not ours.ok:
         return [Row("isp", f"{key}.line_fraction", None, "B/s", status="error",
                     note=f"our flash write did not verify: {ours.note}")]
+    pairs = f"median of {len(ours_runs)} runs" if len(ours_runs) > 1 else ""
     rows = [Row("isp", f"{key}.line_fraction", ours.write_rate, "B/s", line, f"line rate @{baud}",
-                ours.write_rate / line, at_least(ISP_TARGET_LINE), ours.note,
-                details={"write_s": ours.write_s, "session_s": ours.total_s, "bytes": size})]
+                ours.write_rate / line, at_least(ISP_TARGET_LINE), "; ".join(n for n in (ours.note, pairs) if n),
+                details={"write_s": ours.write_s, "session_s": ours.total_s, "bytes": size,
+                         "runs_write_s": [r.write_s for r in ours_runs]})]
     if kflash is None:
         rows.append(Row("isp", f"{key}.vs_kflash", ours.write_rate, "B/s", status="n/a",
                         note="kflash not installed or --no-kflash", target=at_least(ISP_TARGET_VS_KFLASH)))
         return rows
-    if not theirs.ok or theirs.write_rate <= 0:
+    if theirs is None or not theirs.ok or theirs.write_rate <= 0:
         rows.append(Row("isp", f"{key}.vs_kflash", ours.write_rate, "B/s", status="error",
-                        note=f"kflash run failed or did not verify: {theirs.note}"))
+                        note=f"kflash run failed or did not verify: {theirs.note if theirs else ''}"))
         return rows
     ratio = ours.write_rate / theirs.write_rate
-    note = ""
+    spread = (f"{len(ours_runs)} pairs, of the line rate: ours {_spread(ours_runs, baud)}, "
+              f"kflash {_spread(kf_runs, baud)}")
+    note = spread if len(ours_runs) > 1 else ""
     if ratio < ISP_TARGET_VS_KFLASH:
-        note = (f"both write at the wire's pace (ours {ours.write_rate / line:.3f}, kflash "
-                f"{theirs.write_rate / line:.3f} of the line rate): a {(1 - ratio) * 100:.1f}% difference is "
-                f"timing noise, not protocol; over the whole session ours is "
-                f"{theirs.total_s / ours.total_s:.2f}x faster")
+        note = (f"both write 64 KiB chunks stop-and-wait at the wire's pace (ours {ours.write_rate / line:.3f}, "
+                f"kflash {theirs.write_rate / line:.3f} of the line rate); {spread}"
+                f"{': the ranges overlap, so the gap is timing noise' if _overlap(ours_runs, kf_runs) else ''}; "
+                f"over the whole session ours is {theirs.total_s / ours.total_s:.2f}x kflash")
     rows.append(Row("isp", f"{key}.vs_kflash", ours.write_rate, "B/s", theirs.write_rate, f"kflash write @{baud}",
                     ratio, at_least(ISP_TARGET_VS_KFLASH), note,
-                    details={"kflash_write_s": theirs.write_s, "kflash_session_s": theirs.total_s}))
+                    details={"kflash_write_s": theirs.write_s, "kflash_session_s": theirs.total_s,
+                             "runs_kflash_write_s": [r.write_s for r in kf_runs]}))
     ratio = theirs.total_s / ours.total_s
+    note = "reset into ISP, stub upload, write, reboot (kflash: its Python start-up too)"
+    if ratio < ISP_TARGET_VS_KFLASH:
+        note += (f"; the write is {ours.write_s / ours.total_s * 100:.0f}% of the session and both write at the "
+                 f"wire's pace; outside the write ours takes {ours.total_s - ours.write_s:.2f} s, kflash "
+                 f"{theirs.total_s - theirs.write_s:.2f} s")
     rows.append(Row("isp", f"{key}.session_vs_kflash", ours.total_s, "s", theirs.total_s,
-                    "kflash whole process", ratio, at_least(ISP_TARGET_VS_KFLASH),
-                    "reset into ISP, stub upload, write, reboot (kflash: its Python start-up too)"
-                    + ("" if ratio >= ISP_TARGET_VS_KFLASH else "; both wire-bound, difference within noise")))
+                    "kflash whole process", ratio, at_least(ISP_TARGET_VS_KFLASH), note))
     return rows
+
+
+def _overlap(a: list, b: list) -> bool:
+    ra = [r.write_rate for r in a if r.ok]
+    rb = [r.write_rate for r in b if r.ok]
+    return bool(ra and rb) and min(ra) <= max(rb) and min(rb) <= max(ra)
 
 
 # -- the runner ------------------------------------------------------------------------------------
@@ -134,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
                                              "others are extrapolated; 2M takes about 9 minutes)")
     ap.add_argument("--fast-baud", type=int, help="baud of the fast-baud switch (default 1500000)")
     ap.add_argument("--isp-runs", help=f"BAUD:SIZE list for ISP (default {ISP_RUNS})")
+    ap.add_argument("--isp-repeats", type=int, default=2,
+                    help="at most this many ours/kflash pairs when a pair lands within 5%% of the target")
     ap.add_argument("--no-mpremote", action="store_true")
     ap.add_argument("--no-kflash", action="store_true")
     ap.add_argument("--no-farm", action="store_true", help="skip the 1/2/4-rig farm run")
@@ -175,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jobs: dict[str, Callable[[], Section]] = {
         "upload": lambda: bench_upload.run(work / "upload", up, mpremote=not args.no_mpremote),
-        "isp": lambda: isp_section(work / "isp", isp_runs, not args.no_kflash),
+        "isp": lambda: isp_section(work / "isp", isp_runs, not args.no_kflash, 1 if args.smoke else args.isp_repeats),
         "threshold": lambda: bench_threshold.run(work / "threshold",
                                                  bench_threshold.SMOKE if args.smoke else bench_threshold.ThresholdConfig()),
         "suite": lambda: bench_suite.run(work / "suite", smoke=args.smoke, farm=not args.no_farm),

@@ -27,7 +27,7 @@ TARGET_PROBES = 13
 class ThresholdConfig:
     step: int = 4 * KiB
     sweep_step: int = 64 * KiB
-    sweep_from: int | None = 64 * KiB     # None: start the sweep at 3/4 of the free heap (smoke)
+    sweep_from: int | None = 64 * KiB     # None: start the sweep at 7/8 of the free heap (smoke)
     firmware: str = "maixpy-v0.6.2-full"
     board: str = "maix-bit"
 
@@ -125,7 +125,7 @@ def run(work: Path, cfg: ThresholdConfig = ThresholdConfig()) -> Section:
         free = device.memory().sys_heap_free
         say(f"threshold: bisection from {free} bytes of free system heap")
         bis = bisection(device, free, cfg.step)
-        start = cfg.sweep_from if cfg.sweep_from is not None else down(free * 3 // 4, cfg.sweep_step)
+        start = cfg.sweep_from if cfg.sweep_from is not None else down(free * 7 // 8, cfg.sweep_step)
         say(f"threshold: linear sweep from {start} in {cfg.sweep_step // KiB} KiB steps")
         sweep, coarse = linear_sweep(device, start, cfg.sweep_step, cfg.step, up(free, cfg.step))
         device.remove(PATH, missing_ok=True)

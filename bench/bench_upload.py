@@ -67,7 +67,7 @@ class UploadConfig:
     firmware: str = "maixpy-v0.6.2-full"
 
 
-SMOKE = UploadConfig(sizes=(8 * KiB, 32 * KiB), mpremote_sizes=(8 * KiB, 32 * KiB), connect_runs=1)
+SMOKE = UploadConfig(sizes=(4 * KiB, 16 * KiB), mpremote_sizes=(4 * KiB, 16 * KiB), connect_runs=1)
 
 
 @dataclass
@@ -254,12 +254,20 @@ def _fixed_cost_note(fit: tuple[float, float] | None, run: OursRun, line: float)
             f"the marginal rate is {rate / line:.3f} of the line rate")
 
 
+def _extrapolated(det: dict, label: str) -> str:
+    if det.get("measured", True):
+        return ""
+    return (f"mpremote not run at {label} (its copy would take about {det['mpremote_copy_s'] / 60:.0f} min): "
+            f"extrapolated from its runs at {', '.join(size_label(s) for s in det.get('from_sizes', []))}")
+
+
 def rows_from(res: UploadResults, cfg: UploadConfig) -> Section:
     sec = Section()
     slow_line = line_rate(cfg.baud)
     fast_line = line_rate(cfg.fast_baud)
     wire_note = _mp_wire_note(res, cfg.baud)
     slow_fit = Scaling("", tuple(sorted((s, r.seconds) for s, r in res.ours_slow.items()))).fit()
+    fast_fit = Scaling("", tuple(sorted((s, r.seconds) for s, r in res.ours_fast.items()))).fit()
     for size in cfg.sizes:
         label = size_label(size)
         ours = res.ours_slow.get(size)
@@ -275,36 +283,39 @@ def rows_from(res: UploadResults, cfg: UploadConfig) -> Section:
                                 details={"seconds": ours.seconds, "bytes": size}))
             ref, ref_label, det = _mp_reference(res, size)
             ratio = ours.rate / ref if ref else None
-            note = ""
+            notes = [_extrapolated(det, label)]
             if ref is not None and ratio is not None and ratio < TARGET_VS_MPREMOTE:
                 need = TARGET_VS_MPREMOTE * ref / slow_line
                 why = ("above the physical limit (1.0) of any client at this baud" if need > 1 else
                        f"ours reaches {ours.rate / slow_line:.3f}: " + _fixed_cost_note(slow_fit, ours, slow_line))
-                note = f"{TARGET_VS_MPREMOTE:g}x mpremote would need {need:.3f} of the line rate, {why}; {wire_note}"
-            elif not det.get("measured", True):
-                note = f"mpremote not run at {label} (about {det['mpremote_copy_s'] / 60:.0f} min); " \
-                       f"extrapolated from {', '.join(size_label(s) for s in det.get('from_sizes', []))}"
+                notes += [f"{TARGET_VS_MPREMOTE:g}x mpremote would need {need:.3f} of the line rate, {why}", wire_note]
+            note = "; ".join(n for n in notes if n)
             sec.rows.append(Row("upload", f"upload.{cfg.baud}.{label}.vs_mpremote", ours.rate, "B/s", ref,
                                 ref_label + f" @{cfg.baud}", ratio, at_least(TARGET_VS_MPREMOTE), note,
                                 details={"seconds": ours.seconds, **det}))
         fast = res.ours_fast.get(size)
         if fast is not None:
             ratio = fast.rate / fast_line
-            note = "" if fast.baud == cfg.fast_baud else f"switch refused: ran at {fast.baud} baud"
-            if not note:
-                note = f"{fast.seconds:.2f} s for {label} including both baud switches"
+            if fast.baud != cfg.fast_baud:
+                note = f"switch refused: ran at {fast.baud} baud"
+            else:
+                note = f"{fast.seconds:.2f} s for {label}, both baud switches included"
+                if fast_fit is not None:
+                    note += (f"; fit over sizes: {fast_fit[0]:.2f} s fixed a put (the switches, receiver start, "
+                             f"hashes) + {fast_fit[1] / fast_line:.3f} of the line rate")
             sec.rows.append(Row("upload", f"upload.fast{cfg.fast_baud}.{label}.line_fraction", fast.rate, "B/s",
                                 fast_line, f"line rate @{cfg.fast_baud}", ratio, None, note,
                                 details={"seconds": fast.seconds, "bytes": size, "baud": fast.baud}))
             ref, ref_label, det = _mp_reference(res, size)
             ratio = fast.rate / ref if ref else None
-            note = ""
-            if not det.get("measured", True):
-                note = f"mpremote extrapolated from {', '.join(size_label(s) for s in det.get('from_sizes', []))}"
+            notes = [_extrapolated(det, label)]
             if ratio is not None and ratio < TARGET_FAST_VS_MPREMOTE:
-                note = (note + "; " if note else "") + (
-                    f"fixed cost of the switch (two REPL round trips and settle) dominates at {label}: "
-                    f"{fast.seconds:.2f} s against {size * 10 / cfg.fast_baud:.2f} s of wire time")
+                notes.append(f"the fixed cost of a put with the switch ({fast_fit[0]:.2f} s by the fit) dominates "
+                             f"at {label}: {fast.seconds:.2f} s against {size * 10 / cfg.fast_baud:.2f} s of wire time"
+                             if fast_fit else
+                             f"at {label} the switch's fixed cost dominates: {fast.seconds:.2f} s against "
+                             f"{size * 10 / cfg.fast_baud:.2f} s of wire time")
+            note = "; ".join(n for n in notes if n)
             sec.rows.append(Row("upload", f"upload.fast{cfg.fast_baud}.{label}.vs_mpremote", fast.rate, "B/s", ref,
                                 ref_label + f" @{cfg.baud} (no fast mode)", ratio, at_least(TARGET_FAST_VS_MPREMOTE),
                                 note, details={"seconds": fast.seconds, **det}))
