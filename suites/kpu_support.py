@@ -10,18 +10,17 @@ What lives here:
   board), by the cheapest honest route: already there, written by the on-board v3 writer, derived
   on the board from a file already there (a few patched bytes or a prefix), or uploaded;
 - ``expect_load_error`` / ``check_load_error``: the firmware's exact text and code from the profile;
-- the threshold searches (``bisect_edge``, ``search_from_free_heap``, ``gallop_edge``) and
-  ``flash_lead`` (the part of a v3 model the flash probes write over ISP);
+- the threshold searches (``bisect_edge``, ``search_from_free_heap``, ``gallop_edge``): pure
+  functions over a ``loads(size) -> bool`` probe;
 - ``fail_outside_band``: a measurement with limits whose failure says by how much it missed.
 
-On-board code avoids f-strings and leading-underscore tricks: MaixPy's MicroPython (1.9-1.11
+On-board code uses % formatting, never f-strings: MaixPy's MicroPython (1.9-1.11
 based) has no f-strings.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import struct
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,10 +28,7 @@ from typing import Any, Callable
 import pytest
 
 from hil.errors import BootTimeout, KpuLoadError, MemoryOverflow
-from hil.kmodel.build import DEFAULT_MAIN_MEM
 from hil.kmodel.fixtures import Fixture, ensure_fixture, load_manifest
-from hil.kmodel.format import header_bytes_needed
-from hil.kmodel.kpu import REGS
 from hil.kmodel.onboard import writer_snippet
 
 KiB = 1024
@@ -452,25 +448,6 @@ def flash_sha256(device: Any, offset: int, size: int) -> str:
     return out[-1].decode() if out else ""
 
 
-def flash_lead(model: bytes, align: int = STEP) -> bytes:
-    """The leading part of a v3 model that the loader interprets when it loads from flash.
-
-    That is the header, the output table, the layer headers (the loader sums their body sizes to
-    know how many bytes to allocate and read) and the first conv layer's argument struct with its
-    register words (MaixPy reads the input shape from them). Rounded up to a flash sector.
-    Assumption (documented in test_memory_threshold.py): the loader allocates the whole model from
-    the header before reading the bodies and does not interpret any other body at load time.
-    """
-    tables = header_bytes_needed(model[:64])
-    outputs = struct.unpack_from("<I", model, 24)[0]
-    if len(model) < tables + 24:
-        return model
-    layer_offset = struct.unpack_from("<I", model, tables + 8)[0]   # kpu_model_conv_layer_argument_t
-    end = max(tables + 24, layer_offset + REGS, 28 + 8 * outputs)
-    end = -(-end // align) * align
-    return model[:min(end, len(model))]
-
-
 # -- threshold searches ----------------------------------------------------------------------------
 Loads = Callable[[int], bool]
 
@@ -568,59 +545,6 @@ def gallop_edge(loads: Loads, seed: int, step: int = STEP, floor: int = 64 * KiB
         if probe(x):
             return bisect_edge(loads, x, fail, step, probes)
         fail, d = x, d * 2
-
-
-@dataclass
-class SdThreshold:
-    """A measured SD threshold: the edge, the free heap it was measured against, the GC heap."""
-    edge: Edge
-    free: int
-    gc_heap: int
-
-
-_SD_THRESHOLDS: dict[tuple[str, int], SdThreshold] = {}
-
-
-def remember_sd_threshold(rig: Any, result: SdThreshold) -> None:
-    _SD_THRESHOLDS[(rig.name, result.gc_heap)] = result
-
-
-def recall_sd_threshold(rig: Any, gc_heap: int, free: int) -> SdThreshold | None:
-    """A threshold this session measured under the same conditions (same GC heap, free system
-    heap at a fresh boot within one step of now)."""
-    found = _SD_THRESHOLDS.get((rig.name, gc_heap))
-    if found is not None and abs(found.free - free) < STEP:
-        return found
-    return None
-
-
-class SdProbe:
-    """One SD probe: a v3 model of the asked size written on the board, then kpu.load.
-
-    Drift compensation: the size asked for is the size that would load against the free heap
-    measured at the start (``free0``); when the free heap has since moved (a build that leaks on
-    deinit loses some with every successful probe), the model written is shifted by the same
-    amount, so every probe asks the same question and the edge found is the one at ``free0``.
-    On a build that does not leak the shift is zero and the sizes are exactly those asked for.
-    """
-
-    def __init__(self, device: Any, firmware: Any, path: str, free0: int,
-                 main_mem: int = DEFAULT_MAIN_MEM, seed: int = 0) -> None:
-        self.device = device
-        self.firmware = firmware
-        self.path = path
-        self.free0 = free0
-        self.main_mem = main_mem
-        self.seed = seed
-        self.written: list[int] = []
-
-    def __call__(self, size: int) -> bool:
-        drift = self.device.memory().sys_heap_free - self.free0
-        real = size + drift
-        self.device.write_model_onboard(self.path, real, self.main_mem, self.seed)
-        forget(self.device, self.path)
-        self.written.append(real)
-        return load_or_overflow(self.device, self.firmware, self.path, f"SD probe of {real} bytes ({self.path})")
 
 
 def switch_cycles(config: pytest.Config) -> int:

@@ -17,6 +17,7 @@ What must show:
 - ``--rig maixbit`` with no board attached stops at once with one line naming the port;
 - nothing in suites/ imports or reaches hil.sim, and no firmware name, version, error text,
   error code or threshold band is written into the suites (they come from the profile).
+Plus unit checks of the suites' pure helpers (threshold searches, band messages, patches).
 """
 from __future__ import annotations
 
@@ -245,3 +246,61 @@ def test_suites_hard_code_no_firmware() -> None:
             elif isinstance(node.value, int) and not isinstance(node.value, bool) and node.value in numbers:
                 problems.append(f"{where}: the number {node.value}")
     assert not problems, problems
+
+
+# -- the suites' pure helpers --------------------------------------------------------------------------
+def _support():
+    if str(SUITES) not in sys.path:
+        sys.path.insert(0, str(SUITES))
+    import kpu_support
+    return kpu_support
+
+
+@pytest.mark.parametrize("edge", [1_234_567, 2_183_168, 3_400_001])
+def test_search_from_free_heap_finds_the_edge_to_4_kib(edge) -> None:
+    ks = _support()
+    probed = []
+
+    def loads(size: int) -> bool:
+        probed.append(size)
+        return size <= edge
+    found = ks.search_from_free_heap(loads, free=edge + 70_000)
+    assert found.ok <= edge < found.fail == found.ok + 4096
+    assert found.count == len(probed) <= 12
+    assert found.probes[0] == (ks.align_up(edge + 70_000), False)
+
+
+@pytest.mark.parametrize("seed", [2_183_168, 2_183_168 + 4096 * 5, 2_183_168 - 4096 * 7, 1_000_000])
+def test_gallop_edge_confirms_or_widens(seed) -> None:
+    ks = _support()
+    edge = 2_183_168
+    found = ks.gallop_edge(lambda size: size <= edge, seed)
+    assert (found.ok, found.fail) == (edge, edge + 4096)
+    if seed == edge:
+        assert found.count == 2
+
+
+def test_band_failure_says_side_and_distance() -> None:
+    ks = _support()
+
+    def measure(name, value, unit="", low=None, high=None):
+        if not low <= value <= high:
+            pytest.fail("generic", pytrace=False)
+        return value
+    with pytest.raises(pytest.fail.Exception) as info:
+        ks.fail_outside_band(measure, "threshold_sd_bytes", 1990656, "bytes", (2150000, 2300000), "ctx")
+    assert str(info.value) == ("threshold_sd_bytes = 1990656 bytes, below the expected band 2150000..2300000 "
+                               "by 156 KiB (ctx)")
+    assert ks.fail_outside_band(measure, "x_bytes", 5, "bytes", (1, 9)) == 5
+
+
+def test_patches_describe_small_differences_only() -> None:
+    ks = _support()
+    base = bytes(range(256)) * 16
+    target = bytearray(base[:3000])
+    target[8:12] = b"\x01\x00\x00\x00"
+    target[2000] ^= 0xFF
+    runs = ks._patches(base, bytes(target))
+    assert runs == [(8, "01000000"), (2000, bytes([target[2000]]).hex())]
+    assert ks._patches(base, bytes(4096 * 2)) is None            # longer than the base
+    assert ks._patches(base, bytes(len(base))) is None           # too many bytes differ
