@@ -379,9 +379,12 @@ class Board:
         """Climb the ladder until the REPL answers; returns the rung that worked."""
         link, console, repl, power = self._need()
         rungs: list[tuple[str, Callable[[], None]]] = []
-        if link.lost or not link.is_open:
+        lost = link.lost or not link.is_open
+        if lost:
             rungs.append(("reopen link", self._rung_reopen))
         rungs += [("interrupt", lambda: None), ("soft reset", self._rung_soft)]
+        # Ctrl-C and Ctrl-A just went unanswered: Ctrl-D will be too. Straight to a reset.
+        silent = repl.silent and not lost and power.can_reset
         if power.can_reset:
             rungs.append(("hard reset", self._rung_hard))
         if power.can_power:
@@ -389,6 +392,9 @@ class Board:
         self.note(f"recovery: {reason}; ladder: {', '.join(name for name, _ in rungs)}")
         tried = []
         for number, (name, action) in enumerate(rungs, 1):
+            if silent and name in ("interrupt", "soft reset"):
+                self.note(f"recovery rung {number} ({name}): skipped, the board answered nothing at all")
+                continue
             self.note(f"recovery rung {number} ({name})")
             tried.append(name)
             try:

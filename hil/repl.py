@@ -219,7 +219,8 @@ class Repl:
         taken: list[bytes] = []
         try:
             while True:
-                recent = self.link.tail(max(0, min(4096, self.link.bytes_in - since)))
+                n = min(4096, self.link.bytes_in - since)
+                recent = self.link.tail(n) if n > 0 else b""   # tail(0) would be all of it
                 if any(m in recent for m in REBOOT_MARKERS):
                     return True
                 left = deadline - time.monotonic()
