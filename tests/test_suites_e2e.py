@@ -61,7 +61,9 @@ def _rig_copy(tmp_path: Path, name: str, no_sd: bool = False) -> Path:
 
 def _run_suites(rig: str | Path, results: Path, *args: str,
                 timeout: float = RUN_TIMEOUT_S) -> tuple[subprocess.CompletedProcess, float]:
-    argv = [sys.executable, "-m", "pytest", "suites", *args, "--rig", str(rig), "--hil-results", str(results),
+    # --opt=value: pytest finds its ini file before plugins add their options, so a separate value
+    # that is an existing path outside the checkout would move its rootdir guess (and lose pyproject.toml)
+    argv = [sys.executable, "-m", "pytest", "suites", *args, f"--rig={rig}", f"--hil-results={results}",
             "-q", "-p", "no:cacheprovider"]
     t0 = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
