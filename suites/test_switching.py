@@ -16,7 +16,8 @@ the two never fit together.
   profile's exact memory error (and takes nothing); after ``kpu.deinit(A)`` B loads.
 - ``test_deinit_twice_and_use_after_deinit``: what the firmware does (Maix_kpu.c as emulated in
   hil/sim/maixpy/kpu.py; facts/maixpy.md is silent): a second ``kpu.deinit`` of the same task is a
-  no-op (no exception, no second free: the free heap does not move), and using a freed task in
+  no-op (no exception, the same return value as the first, no second free: the free heap does not
+  move), and using a freed task in
   ``kpu.forward`` raises an exception instead of running or crashing the board; the board then
   still loads a model. The exception's text is not asserted: the profiles do not list it
   (MaixPy v0.6.2 raises OSError "ERR_PARAM: ..."; a real board may object to the input first).
@@ -133,13 +134,15 @@ def test_deinit_twice_and_use_after_deinit(device, firmware) -> None:
     tolerance = firmware.memory.leak_tolerance
     device.exec(f"import KPU as kpu\n{TASK} = kpu.load({good!r})\n")
     try:
-        device.exec(f"kpu.deinit({TASK})\n")
+        first = device.exec(f"print(repr(kpu.deinit({TASK})))\n").strip()
         freed = device.memory().sys_heap_free
         try:
-            device.exec(f"kpu.deinit({TASK})\n")
+            second = device.exec(f"print(repr(kpu.deinit({TASK})))\n").strip()
         except ReplError as exc:
             pytest.fail(f"a second kpu.deinit of the same task raised {exc}; the firmware treats it as a no-op",
                         pytrace=False)
+        assert second == first, (f"a second kpu.deinit of the same task returned {second!r}, "
+                                 f"the first returned {first!r}")
         again = device.memory().sys_heap_free
         assert abs(again - freed) <= tolerance, (
             f"a second kpu.deinit of the same task moved the free system heap {freed} -> {again} bytes "
