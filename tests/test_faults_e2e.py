@@ -181,3 +181,29 @@ def test_garbage_at_boot(matrix):
 def test_firmware_failure_is_still_a_failure(matrix):
     rec = check_fault(matrix, "test_firmware_failure_stays_a_failure", "failed", "assert 42 == 43", None, 10)
     assert "link check" not in rec["longrepr"]
+
+
+RFC2217_SUITE = '''
+import pytest
+from hil.sim.control import ControlClient
+
+@pytest.fixture
+def fault(board):
+    ctl = ControlClient(board.sim.endpoints["control"])
+    yield lambda name, **kw: ctl.fault(name, **kw)
+    ctl.fault("clear")
+
+def test_connection_closed(repl, fault):
+    fault("disconnect", duration=1.0, port="rfc2217")
+    repl.exec("print('still there?')", timeout=2.0)
+
+def test_after_connection_closed(repl):
+    assert repl.eval("6 * 7") == 42
+'''
+
+
+def test_rfc2217_connection_closed(tmp_path):
+    make_rig(tmp_path / "rigs", "remote", transport="rfc2217")
+    run = run_suite(tmp_path, "remote", RFC2217_SUITE)
+    check_fault(run, "test_connection_closed", "broken", "LinkError", "test_after_connection_closed", 10)
+    assert "recovered by rung 1 (reopen link)" in run.log("test_after_connection_closed")
