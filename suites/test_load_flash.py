@@ -11,7 +11,8 @@
   offset inside the firmware image (kpu_support.INSIDE_FIRMWARE_OFFSET, checked to hold firmware
   bytes, not a model), and offsets that are not > 0 (0 and -1: ``errors.model_addr``).
   Which error a region gets follows from its bytes, as the loader decides
-  (hil.kmodel.verdict.maixpy_load_error with the profile's load_versions).
+  (hil.kmodel.verdict.maixpy_load_error with the profile's load_versions). After each refusal
+  no heap is left behind and the board still loads a good model.
 """
 from __future__ import annotations
 
@@ -44,9 +45,16 @@ def _offset_rejected(device, firmware, offset: int, what: str) -> None:
     if key is None:
         pytest.fail(f"{what}: the bytes at {offset:#x} look like a loadable model header "
                     f"({head[:16].hex()}); this case needs an offset that holds no model")
+    _rejected(device, firmware, offset, key, f"kpu.load({offset:#x}), {what}")
+
+
+def _rejected(device, firmware, offset: int, key: str, what: str) -> None:
+    """The exact error, no heap left behind, and the board still loads a good model."""
+    good = ks.good_model_path(device, firmware, ks.store_for(device))
     before = device.memory().sys_heap_free
-    ks.expect_load_error(device, offset, firmware, key, f"kpu.load({offset:#x}), {what}")
-    ks.check_no_residue(device, firmware, before, f"kpu.load({offset:#x}), {what}")
+    ks.expect_load_error(device, offset, firmware, key, what)
+    ks.check_no_residue(device, firmware, before, f"the failed {what}")
+    ks.check_still_loads(device, good, f"the failed {what}")
 
 
 def test_erased_offset_rejected(device, firmware, rig) -> None:
@@ -89,6 +97,4 @@ def test_offset_inside_firmware_rejected(device, firmware) -> None:
 
 @pytest.mark.parametrize("offset", [0, -1], ids=["zero", "negative"])
 def test_offset_not_positive_rejected(device, firmware, offset) -> None:
-    before = device.memory().sys_heap_free
-    ks.expect_load_error(device, offset, firmware, "model_addr", f"kpu.load({offset})")
-    ks.check_no_residue(device, firmware, before, f"kpu.load({offset})")
+    _rejected(device, firmware, offset, "model_addr", f"kpu.load({offset})")
