@@ -59,21 +59,21 @@ def _rig_copy(tmp_path: Path, name: str, no_sd: bool = False) -> Path:
     return out
 
 
-def _run_suites(rig: str | Path, results: Path, *args: str,
+def _run_suites(rig: str | Path, results: Path, *args: str, paths: tuple[str, ...] = ("suites",),
                 timeout: float = RUN_TIMEOUT_S) -> tuple[subprocess.CompletedProcess, float]:
     # --opt=value: pytest finds its ini file before plugins add their options, so a separate value
     # that is an existing path outside the checkout would move its rootdir guess (and lose pyproject.toml)
-    argv = [sys.executable, "-m", "pytest", "suites", *args, f"--rig={rig}", f"--hil-results={results}",
+    argv = [sys.executable, "-m", "pytest", *paths, *args, f"--rig={rig}", f"--hil-results={results}",
             "-q", "-p", "no:cacheprovider"]
     t0 = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     return proc, time.monotonic() - t0
 
 
-def _suites_run(tmp_path: Path, name: str, *args: str, no_sd: bool = False) -> Run:
+def _suites_run(tmp_path: Path, name: str, paths: tuple[str, ...] = ("suites",), no_sd: bool = False) -> Run:
     rig = _rig_copy(tmp_path, name, no_sd=no_sd)
     results = tmp_path / "results"
-    proc, _ = _run_suites(rig, results, *args)
+    proc, _ = _run_suites(rig, results, paths=paths)
     assert proc.returncode in (0, 1), (f"pytest suites --rig {name}: exit {proc.returncode}\n"
                                        f"{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return load_run(results)
@@ -161,7 +161,7 @@ def test_regressed_build_fails_exactly_on_leak_and_headroom(tmp_path) -> None:
 
 # -- a rig without an SD card --------------------------------------------------------------------------
 def test_errors_suite_without_sd_card(tmp_path) -> None:
-    run = _suites_run(tmp_path, "sim", "suites/test_load_errors.py", no_sd=True)
+    run = _suites_run(tmp_path, "sim", ("suites/test_load_errors.py",), no_sd=True)
     passed = _by_outcome(run, "passed")
     assert "suites/test_load_errors.py::test_sd_card_absent" in passed, _by_outcome(run, "skipped")
     assert "suites/test_load_errors.py::test_broken_model_rejected[broken_v5_model]" in passed
