@@ -14,18 +14,20 @@ Labgrid rigs take no file lock: the coordinator decides who holds a place.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import socket
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from hil.errors import InfrastructureError
-from hil.farm.lock import DEFAULT_TTL_S, LockInfo, RigLock, busy_message
+from hil.farm.lock import DEFAULT_TTL_S, LockInfo, RigLock, busy_message, default_lock_dir
 from hil.rig import RigSpec
 
 POLL_S = 0.5
@@ -191,3 +193,25 @@ class Claimer:
             except Exception as exc:  # noqa: BLE001 - release the others whatever happens
                 problems.append(f"rig {claim.rig.name}: {exc}")
         return problems
+
+
+@contextlib.contextmanager
+def take_rig(rig: RigSpec, *, results: Path, lock_dir: Path | None = None, wait: float = 0.0,
+             ttl: float = DEFAULT_TTL_S, note: Note = lambda _: None) -> Iterator[RigSpec]:
+    """Hold one rig for a block outside pytest (``hil rigs check --probe``, scripts): its lock,
+    or its labgrid place; yields the rig with a labgrid place's serial port filled in.
+
+        with take_rig(rig, results=Path("results"), wait=60) as rig:
+            with Board(rig, results=Path("results")) as board: ...
+    """
+    claimer = Claimer([rig], results=results, lock_dir=lock_dir or default_lock_dir(), ttl=ttl, note=note)
+    claims = claimer.claim(1, 1, wait)
+    try:
+        yield claims[0].rig
+    finally:
+        problems = claimer.release_all()
+        if "hil.farm.labgrid" in sys.modules:
+            from hil.farm.labgrid import close_all
+            close_all()
+        if problems:
+            raise InfrastructureError("; ".join(problems))
