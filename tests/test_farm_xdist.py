@@ -110,3 +110,51 @@ def test_bad_pool_and_rig_pool_usage_errors(tmp_path: Path) -> None:
     assert "rig pool 'nope' not found" in done.stderr and "known pools: sim4" in done.stderr
     done = run_pytest(tmp_path, "--rig", "sim", "--rig-pool", "sim4", "suites/test_smoke.py", timeout=60)
     assert done.returncode == 4 and "--rig and --rig-pool: give one or the other" in done.stderr
+
+
+def test_a_rig_that_cannot_open_breaks_only_its_workers_tests(tmp_path: Path) -> None:
+    import socket
+    import textwrap
+
+    from test_repl import FakeRepl
+
+    good = FakeRepl(raw_paste="old")
+    with socket.socket() as s:          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    rig_dir = tmp_path / "rigs"
+    rig_dir.mkdir()
+    for name, port in (("good", good.url), ("dead", f"socket://127.0.0.1:{dead_port}")):
+        (rig_dir / f"{name}.toml").write_text(textwrap.dedent(f"""\
+            [rig]
+            name = "{name}"
+            board = "maix-bit"
+            [serial]
+            port = "{port}"
+            boot_timeout = 2.0
+            [power]
+            driver = "none"
+            [firmware]
+            profile = "maixpy-v0.6.2-full"
+            [storage]
+            sd = false
+            """))
+    (tmp_path / "test_two.py").write_text(
+        "def test_one(repl):\n    assert repl.eval('1') == 1\n\n"
+        "def test_two(repl):\n    assert repl.eval('2') == 2\n")
+    try:
+        done = run_pytest(tmp_path, "--rig-dir", str(rig_dir), "--rig", "good", "--rig", "dead", "-n", "2",
+                          "--dist", "each", str(tmp_path / "test_two.py"), timeout=120)
+    finally:
+        good.close()
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 passed, 2 errors" in done.stdout
+    run = the_run(tmp_path / "results")
+    by_rig = {}
+    for path in run.glob("run-*.jsonl"):
+        records = read_records(path)
+        by_rig[records[0]["rig"]] = [r for r in records if r["type"] == "test"]
+    assert [t["outcome"] for t in by_rig["good"]] == ["passed", "passed"]
+    assert [t["outcome"] for t in by_rig["dead"]] == ["broken", "broken"]
+    assert all(f"rig dead: cannot open serial port socket://127.0.0.1:{dead_port}" in t["message"]
+               for t in by_rig["dead"]), by_rig["dead"][0]["message"]
