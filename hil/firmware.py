@@ -39,6 +39,8 @@ class ErrorTexts:
     missing_file: str     # OSError text for a missing file / absent SD card
     set_outputs: str      # forward on a v4 model without set_outputs
     read_file: str        # model shorter than its header says (truncated): code 2005, text UNCONFIRMED
+    param: str = "ERR_PARAM: please check param, load address or kmodel file name"
+                          # OSError from kpu.forward on a task already freed by kpu.deinit
 
     def code_of(self, text: str) -> int | None:
         """The numeric load-error code inside a text such as 'load error:2006, ...', if any."""

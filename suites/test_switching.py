@@ -151,6 +151,9 @@ def test_deinit_twice_and_use_after_deinit(device, firmware) -> None:
             out = device.exec(f"print(kpu.forward({TASK}, [0.0]))\n")
         except ReplError as exc:
             device.board.note(f"kpu.forward on a freed task raised {exc.exc_type}: {exc.message}")
+            assert (exc.exc_type, exc.message) == ("OSError", firmware.errors.param), (
+                f"kpu.forward on a freed task raised {exc.exc_type}: {exc.message!r}, "
+                f"expected OSError: {firmware.errors.param!r}")
         else:
             pytest.fail(f"kpu.forward on a freed task ran and printed {out[:80]!r} instead of raising",
                         pytrace=False)

@@ -246,7 +246,7 @@ class KpuCore:
         if not data:
             raise KpuError(ValueError("[MAIXPY]kpu: check input list format err!\r\n"))
         if not model.held:
-            raise KpuError(OSError(ERR_PARAM))
+            raise KpuError(OSError(self.profile.errors.param))
         if model.version == 4 and self.profile.kpu.v4_needs_set_outputs \
                 and out_index not in model.shapes:
             raise KpuError(OSError(self.profile.errors.set_outputs))
