@@ -51,12 +51,13 @@ BROKEN_KEY = pytest.StashKey[bool]()
 
 # -- options and markers -------------------------------------------------------------------------
 def _seconds(text: str) -> float:
+    import argparse
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise ValueError(f"{text!r}: must be >= 0 seconds")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 0 seconds")
     return value
 
 
@@ -374,6 +375,11 @@ class HilSession:
                            firmware_version=self.firmware_version, port=board.port, argv=self.argv,
                            started=started)
         self.started = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if not self.started:            # collect-only, or stopped before the board: no empty run
+            self._remove_empty_run_dir()
 
     def _remove_empty_run_dir(self) -> None:
         """Allure made <run>/allure-results at configure time; leave no empty run behind."""

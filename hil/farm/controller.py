@@ -160,7 +160,8 @@ class FarmController:
                                         "rigs are available: one rig per worker")
         self.slots = [None] * len(self.claims)
         self.assigned = [""] * len(self.claims)
-        self.run_dir.mkdir(parents=True, exist_ok=True)   # reserves the run id; workers write into it
+        if not self.config.option.collectonly:
+            self.run_dir.mkdir(parents=True, exist_ok=True)   # reserves the run id; workers write into it
         self.config.pluginmanager.register(_XdistHooks(self), "hil-farm-xdist")
 
     def _guard(self) -> None:
@@ -207,7 +208,7 @@ class FarmController:
                 f"hil: run records {self.run_dir}/run-<worker>.jsonl"]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.distributed:
+        if self.distributed and not self.config.option.collectonly:
             terminalreporter.write_line(f"hil: run {self.run_dir}: " + ", ".join(
                 f"{c.rig.name} ({w or 'unused'})" for c, w in zip(self.claims, self.assigned)))
         for why in self.lost:
@@ -216,6 +217,12 @@ class FarmController:
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.release()
+        if self.distributed:   # nothing written (collect-only, no worker started): no empty run left
+            for path in (self.run_dir / "allure-results", self.run_dir):
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
 
 
 class _XdistHooks:
