@@ -151,3 +151,13 @@ def test_without_ign_set_control_the_port_does_not_open(ser2net_rigs: Path, tmp_
     assert done.returncode == 4
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ERROR: rig s2n-a: "), lines
+
+
+@pytest.mark.slow
+def test_full_suites_through_ser2net_on_two_boards(ser2net_rigs: Path, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rig-dir", str(ser2net_rigs),
+                           "--hil-results", str(tmp_path / "results"), "--rig-lock-dir", str(tmp_path / "locks"),
+                           "--rig", "s2n-a", "--rig", "s2n-b", "-n", "2", "suites"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " failed" not in done.stdout.splitlines()[-1] and " error" not in done.stdout.splitlines()[-1]
