@@ -1,7 +1,7 @@
 """Run every benchmark and print one table: metric, ours, reference, ratio, target, verdict, note.
 
-    ./dev python -m bench                 # the full run (about 10 minutes, sizes below)
-    bench/run --smoke                     # small sizes, every metric, about a minute (CI)
+    ./dev python -m bench                 # the full run (about 11 minutes on 2 cores)
+    bench/run --smoke                     # small sizes, every metric, about 1.5 minutes (CI)
     ./dev python -m bench --only upload,isp --sizes 64K,512K --fast-baud 3000000
 
 Everything runs on simulated boards, each ``python -m hil sim serve --pace line`` in its own
@@ -163,7 +163,7 @@ def _meta(args: argparse.Namespace, started: str) -> dict:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke", action="store_true", help="small sizes, every metric, about a minute")
+    ap.add_argument("--smoke", action="store_true", help="small sizes, every metric, about 1.5 minutes")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "bench", help="where bench.md/bench.json go")
     ap.add_argument("--only", default="", help=f"comma-separated groups to run ({', '.join(GROUPS)})")
     ap.add_argument("--sizes", help="upload sizes for our put at both bauds (default 64K,512K,2M)")

@@ -217,6 +217,10 @@ def markdown(rows: list[Row], scaling: list[Scaling], meta: dict[str, Any], log:
     out.append(f"Run {meta.get('started', '')} on {meta.get('host', '')}, "
                f"{meta.get('mode', 'full')} run, {meta.get('seconds', 0):.0f} s; "
                f"line pacing on (every byte takes its wire time at the current baud, 10 bits a byte).")
+    if meta.get("load_at_start"):
+        out.append(f"{meta.get('cpus')} cores, load average {meta['load_at_start'][0]:.2f} at the start"
+                   + (f" and {meta['load_at_end'][0]:.2f} at the end" if meta.get("load_at_end") else "")
+                   + f"; commit {meta.get('commit') or '?'}.")
     out += ["", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     for r in rows:
         out.append("| " + " | ".join(_md(c) for c in table_cells(r)) + " |")
