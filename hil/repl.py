@@ -36,6 +36,7 @@ TRACEBACK_TIMEOUT_S = 5.0
 
 # The MaixPy boot log (hard boot, soft reboot): seen where the reply to code should be, the
 # board rebooted under it (a brownout, a watchdog, a reset) and everything it held is gone.
+# (A program that prints these very lines itself is taken for a reboot too.)
 REBOOT_MARKERS = (b"[MAIXPY] Pll0:freq:", b"[MaixPy] init end", b"soft reboot\r\n")
 REBOOT_SNIFF_S = 0.3
 
@@ -48,7 +49,8 @@ def parse_traceback(stderr: bytes) -> ReplError:
     The message keeps its trailing spaces: MaixPy's kpu texts end in one and the firmware
     profiles compare them exactly.
     """
-    text = stderr.decode("utf-8", "replace").replace("\r\n", "\n")
+    # a stray CR (a garbled line) must not hide the start of the message when it is printed
+    text = stderr.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
     lines = [line for line in text.split("\n") if line.strip()]
     if not lines:
         return ReplError("Error", "", text)
