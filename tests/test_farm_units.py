@@ -224,3 +224,13 @@ def test_labgrid_missing_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "labgrid.remote", None)
     with pytest.raises(ConfigError, match=r"labgrid rigs need labgrid >= 24 \(pip install 'k210-hil\[farm\]'\)"):
         labgrid.Session("127.0.0.1:9")
+
+
+def test_missing_device_takes_no_lock(tmp_path: Path) -> None:
+    rig = load_rig("maixbit", RIGS)
+    rig = replace(rig, serial=replace(rig.serial, port=str(tmp_path / "ttyUSB9")))
+    claimer = Claimer([rig], results=tmp_path, lock_dir=tmp_path / "locks")
+    claims = claimer.claim(1, 1, 0)
+    assert claims[0].lock is None and claims[0].how == "no lock"
+    assert not (tmp_path / "locks").exists() or not list((tmp_path / "locks").iterdir())
+    claimer.release_all()

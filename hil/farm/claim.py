@@ -104,6 +104,11 @@ class Claimer:
         """(the claim, "") when taken; (None, who holds it) when not."""
         if rig.labgrid is not None:
             return self._try_place(rig)
+        port = rig.serial.port
+        if rig.sim is None and "://" not in port and not os.path.exists(port):
+            # no such device here: nothing to share, and the board layer's "cannot open serial
+            # port ... no such device" says more than a lock could
+            return Claim(rig), ""
         lock = RigLock(self.lock_dir, lock_key(rig, self.results), rig.name, self.ttl, self.run_id)
         holder = lock.try_acquire()
         if holder is not None:
