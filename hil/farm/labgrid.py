@@ -28,6 +28,7 @@ A place acquired by this user on this host is usable by every process of the run
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import io
 import logging
@@ -135,6 +136,11 @@ class Session:
             pass
         finally:
             self.loop.close()
+            try:
+                if asyncio.get_event_loop_policy().get_event_loop() is self.loop:
+                    asyncio.set_event_loop(None)   # labgrid made it this thread's loop
+            except RuntimeError:
+                pass
 
 
 class LabgridPlace:
