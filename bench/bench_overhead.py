@@ -70,8 +70,9 @@ def through_pytest(work: Path, cfg: OverheadConfig) -> tuple[list[float], list[f
     (tests / "test_overhead.py").write_text(_test_file(cfg.warm_tests, cfg.cycle_tests))
     out = work / "overhead-setup.json"
     env = dict(os.environ, BENCH_OVERHEAD_OUT=str(out))
-    argv = [sys.executable, "-m", "pytest", str(tests), "--rig", "sim", "--rig-dir", str(RIGS),
-            "--hil-results", str(work / "overhead-results"), "-q", "-p", "no:cacheprovider"]
+    # --opt=value keeps option values out of pytest's rootdir guess (the pytest.ini above is the ini)
+    argv = [sys.executable, "-m", "pytest", str(tests), "--rig=sim", f"--rig-dir={RIGS}",
+            f"--hil-results={work / 'overhead-results'}", "-q", "-p", "no:cacheprovider"]
     proc = subprocess.run(argv, cwd=tests, env=env, capture_output=True, text=True, timeout=300)
     if not out.is_file():
         raise RuntimeError(f"pytest for the overhead tests wrote no timings (exit {proc.returncode}): "

@@ -39,8 +39,9 @@ def parse_counts(text: str) -> dict[str, int]:
 
 def one_rig(work: Path, paths: tuple[str, ...] = ("suites",), rig: str = "sim", timeout: float = 900.0) -> Row:
     results = work / "suite-results"
-    argv = [sys.executable, "-m", "pytest", *paths, "--rig", rig, "-q", "-p", "no:cacheprovider",
-            "--hil-results", str(results)]
+    # --opt=value: a separate value that is an existing path would move pytest's rootdir guess
+    argv = [sys.executable, "-m", "pytest", *paths, f"--rig={rig}", "-q", "-p", "no:cacheprovider",
+            f"--hil-results={results}"]
     say(f"suite: {' '.join(argv[1:])}")
     with Timer() as t:
         proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout)
