@@ -211,3 +211,21 @@ def test_killed_holder_frees_the_rig_after_the_expiry(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(10)
         proc.stdout.close()
+
+
+def test_sweep_removes_only_long_expired_locks(tmp_path: Path) -> None:
+    from hil.farm.lock import sweep_expired
+    old = RigLock(tmp_path, "old", "a", ttl=0.05, clock=lambda: time.time() - 7200)
+    old.acquire()
+    os.close(old._fd)          # its run was killed two hours ago
+    old._fd = None
+    recent = RigLock(tmp_path, "recent", "b", ttl=0.05)
+    recent.acquire()
+    os.close(recent._fd)       # killed a moment ago: expired, but left for a takeover
+    recent._fd = None
+    live = RigLock(tmp_path, "live", "c", ttl=60)
+    live.acquire()
+    time.sleep(0.1)
+    assert sweep_expired(tmp_path, older_than=3600) == 1
+    assert sorted(p.name for p in tmp_path.glob("*.lock")) == ["live.lock", "recent.lock"]
+    live.release()

@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from hil.errors import InfrastructureError
-from hil.farm.lock import DEFAULT_TTL_S, LockInfo, RigLock, busy_message, default_lock_dir
+from hil.farm.lock import DEFAULT_TTL_S, LockInfo, RigLock, busy_message, default_lock_dir, sweep_expired
 from hil.rig import RigSpec
 
 POLL_S = 0.5
@@ -98,6 +98,7 @@ class Claimer:
         self.on_lost = on_lost
         self.claims: list[Claim] = []
         self._holders: dict[str, tuple[LockInfo, Path]] = {}
+        self._swept = False
 
     # -- one attempt per rig -----------------------------------------------------------------
     def _try(self, rig: RigSpec) -> tuple[Claim | None, str]:
@@ -109,6 +110,9 @@ class Claimer:
             # no such device here: nothing to share, and the board layer's "cannot open serial
             # port ... no such device" says more than a lock could
             return Claim(rig), ""
+        if not self._swept:
+            self._swept = True
+            sweep_expired(self.lock_dir)   # leftovers of runs killed long ago
         lock = RigLock(self.lock_dir, lock_key(rig, self.results), rig.name, self.ttl, self.run_id)
         holder = lock.try_acquire()
         if holder is not None:

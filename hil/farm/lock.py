@@ -368,6 +368,30 @@ class RigLock:
         return f"RigLock({self.path}, {'held' if self.held else 'not held'})"
 
 
+def sweep_expired(lock_dir: Path | str, older_than: float = 3600.0) -> int:
+    """Remove lock files that expired more than ``older_than`` seconds ago (runs killed long ago
+    on rigs nobody took since), by the same safe takeover; returns how many went."""
+    lock_dir = Path(lock_dir)
+    gone = 0
+    now = time.time()
+    try:
+        paths = list(lock_dir.glob("*.lock"))
+    except OSError:
+        return 0
+    for path in paths:
+        got = _read(path)
+        if got is None:
+            continue
+        raw, info = got
+        expired_at = info.expires if info is not None else os.stat(path).st_mtime + DEFAULT_TTL_S
+        if expired_at + older_than > now:
+            continue
+        sweeper = RigLock(lock_dir, path.name[:-len(".lock")], info.rig if info else "?")
+        sweeper._take_over(raw)
+        gone += not path.exists()
+    return gone
+
+
 def busy_message(rig: str, holder: LockInfo, waited: float, path: Path, now: float | None = None) -> str:
     """One line: which rig, who holds it, how long we waited, where the lock is."""
     alias = f" (the same board as rig {holder.rig})" if holder.rig and holder.rig != rig else ""
