@@ -152,6 +152,7 @@ def test_brownout_when_the_code_of_a_kpu_load_is_sent(sim, ctl, board):
 
 
 # -- the bytes on the line --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_corrupt_to_host_garbles_replies(sim, ctl, board):
     ctl.fault("corrupt", rate=1.0, direction="to_host")
     with pytest.raises(ReplProtocolError):                   # no "OK" ever comes back

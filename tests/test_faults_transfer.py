@@ -118,6 +118,7 @@ def test_dropped_bytes_stall_the_receiver_and_are_retried(sim, ctl, board):
     assert sd_files(sim)["up.bin"] == DATA
 
 
+@pytest.mark.slow
 def test_board_hanging_mid_upload_is_an_infrastructure_error(sim, ctl, board):
     ctl.fault("hang", after=4000)
     t0 = time.monotonic()
