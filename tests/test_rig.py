@@ -24,10 +24,12 @@ def test_shipped_rigs_load(name: str) -> None:
     rig = load_rig(name, RIGS)
     assert rig.name == name
     assert rig.profile.name == rig.firmware.profile
-    if name.startswith("sim"):
-        assert rig.is_sim and rig.serial.port == "sim" and rig.power.driver == "sim"
+    if rig.is_sim:
+        assert rig.serial.port == "sim" and rig.power.driver == "sim"
+    elif rig.labgrid is not None:
+        assert rig.serial.port == "labgrid"
     else:
-        assert not rig.is_sim and rig.serial.port.startswith("/dev/")
+        assert rig.serial.port.startswith("/dev/") or "://" in rig.serial.port
 
 
 def test_expected_rigs_are_shipped() -> None:
