@@ -73,6 +73,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def probe(rig) -> int:
+    """Hold the rig as a run would (its lock, or its labgrid place, which also gives a labgrid
+    rig its serial port), then probe it. A simulated rig gets a throwaway simulator instead."""
+    if rig.sim:
+        return _probe(rig)
+    from hil.farm.claim import take_rig
+    with take_rig(rig, results=Path("results")) as held:
+        return _probe(held)
+
+
+def _probe(rig) -> int:
     """Open the rig, get the REPL (soft reset for a fresh banner) and report what answers."""
     from hil.board import Board
     scratch = Path(tempfile.mkdtemp(prefix="hil-probe-")) if rig.sim else None
