@@ -395,7 +395,11 @@ def _arm_sd_removed(h: FaultHooks, a: dict[str, Any]) -> dict[str, Any]:
                     return
                 h._s.sd_removed = False
                 h._s.armed.pop("sd_removed", None)
-            board.set_sd(True)
+            try:
+                board.set_sd(True)
+            except Exception as exc:  # noqa: BLE001 - the simulator may be shutting down
+                h._event("sd_removed", "error", error=repr(exc))
+                return
             h._event("sd_removed", "cleared", why="reinserted")
         h._later(float(a["duration"]), back)
     return {}
