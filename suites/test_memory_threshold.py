@@ -62,6 +62,7 @@ GC_SHRINK = 256 * ks.KiB
 GC_GAIN_TOLERANCE = 8 * ks.KiB
 GC_SMALLEST = 128 * ks.KiB          # MaixPy falls back to 128 KiB when the GC heap does not fit
 NO_SD_SEED_MARGIN = 64 * ks.KiB
+SEED_MARGIN = 4 * ks.KiB             # allocator headers and alignment between free heap and model
 
 
 @dataclass
@@ -141,18 +142,17 @@ def _context(where: str, free: int, edge: ks.Edge) -> str:
             f"{free} bytes of system heap free after boot; {edge.count} probes")
 
 
-def _measure_sd(device, firmware, free0: int) -> ks.Edge:
-    probe = SdProbe(device, firmware, PROBE_PATH, free0)
-    return ks.search_from_free_heap(probe, free0)
-
-
 def _sd_seed(device, firmware, rig, free0: int) -> int:
     """The SD threshold at this GC heap size: remembered from this session, or measured now."""
     gc_heap = device.gc_heap_size()
     known = recall_sd_threshold(rig, gc_heap, free0)
     if known is None:
+        # Not measured on this worker (xdist spreads this module over rigs): gallop from what
+        # the free heap predicts instead of a full bisection; a wrong guess only costs probes.
+        ks.ensure_dir(device, ks.SD_DIR)
         try:
-            edge = _measure_sd(device, firmware, free0)
+            edge = ks.gallop_edge(SdProbe(device, firmware, PROBE_PATH, free0),
+                                  free0 - DEFAULT_MAIN_MEM - SEED_MARGIN, ceiling=ks.align_up(free0))
         finally:
             device.remove(PROBE_PATH, missing_ok=True)
         known = SdThreshold(edge, free0, gc_heap)
