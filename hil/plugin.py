@@ -84,6 +84,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where run records, serial logs and simulator state go (default ./results)")
 
 
+def _keep_to_suites(config: pytest.Config) -> None:
+    """Never run the framework's own tests on a rig by accident.
+
+    pytest picks its ini file before plugins add their options, taking the value of
+    ``--hil-results /elsewhere`` or ``--rig /path/rig.toml`` for a test path. Outside the
+    checkout it then finds no pyproject.toml, loses ``testpaths = ["suites"]`` and would collect
+    everything below the current directory. With no test path given, fall back to ./suites.
+    """
+    if config.inipath is not None or config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR:
+        return
+    suites = Path(config.invocation_params.dir) / "suites"
+    if suites.is_dir():
+        config.args[:] = [str(suites)]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires_sd: the test needs an SD card on the rig (skipped without one)")
@@ -105,6 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if rigs and pool:
         raise pytest.UsageError("--rig and --rig-pool: give one or the other")
+    _keep_to_suites(config)
     config.addinivalue_line("filterwarnings", PYSERIAL_NOISE)
     if config.getoption("rig_lock_ttl") <= 0:
         raise pytest.UsageError("--rig-lock-ttl: must be > 0 seconds")
