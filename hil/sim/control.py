@@ -8,7 +8,8 @@ requests per connection as the client likes. Requests (sim-contract §4):
     {"cmd": "reset"} / {"cmd": "reset", "boot": true}   (reset button, optionally with BOOT held)
     {"cmd": "sd", "present": bool}
     {"cmd": "events", "since": int}  -> {"ok": true, "events": [{"seq", "t", "kind", ...}], "last": int}
-    {"cmd": "fault", "name": str, ...}
+    {"cmd": "fault", "name": str, <param>: value, ...}   (arm one fault of hil.sim.faults.FAULTS;
+                                                          names "clear", "list", "armed" too)
 Any error: {"ok": false, "error": "one line"}.
 
 Unix socket paths are limited to 107 bytes; a longer path is served from a short directory
