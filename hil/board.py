@@ -184,7 +184,8 @@ class Board:
             if self.rig.sim is not None:
                 endpoints = self.sim_endpoints
                 if endpoints is None:
-                    self.sim = SimProcess(self.sim_state, self.rig.board.name, self.rig.sim.firmware,
+                    self.sim = SimProcess(self.sim_state, self.rig.board.name,
+                                          self.rig.sim.firmware_path or self.rig.sim.firmware,
                                           self.rig.sim.pace)
                     endpoints = self.sim.start()
                 control = endpoints.get("control")

@@ -143,6 +143,8 @@ def parse_profile(path: Path) -> FirmwareProfile:
                         threshold_band=(band[0], band[1]),
                         leak_tolerance=m.take("leak_tolerance", int, 1024))
     m.done()
+    if memory.gc_heap_default <= 0:
+        raise m.fail("gc_heap_default", f"{memory.gc_heap_default} bytes: must be > 0")
 
     sim = None
     s = top.sub("sim", required=False)
@@ -153,10 +155,30 @@ def parse_profile(path: Path) -> FirmwareProfile:
                       deinit_leak=s.take("deinit_leak", int, 0),
                       flash_id=s.take("flash_id", str, "0xc8:0x17"))
         s.done()
+        _check_sim(s, sim, memory)
     top.done()
     return FirmwareProfile(name=name, family=family, version=version, build_date=build_date,
                            release_file=release_file, description=description, kpu=kpu,
                            errors=errors, memory=memory, sim=sim, path=path)
+
+
+GENERAL_SRAM = 6 * 1024 * 1024          # K210 SRAM outside the 2 MiB the KPU keeps
+FLASH_SIZE = 16 * 1024 * 1024
+IMAGE_WRAPPER = 1 + 4 + 32              # flag byte, length, SHA-256 around a flashed image
+
+
+def _check_sim(table: Table, sim: SimSpec, memory: MemorySpec) -> None:
+    """A simulated build must fit the K210 it pretends to run on."""
+    if not 0 < sim.image_size <= FLASH_SIZE - IMAGE_WRAPPER:
+        raise table.fail("image_size", f"{sim.image_size} bytes: must be 1..{FLASH_SIZE - IMAGE_WRAPPER} "
+                                        f"(the image and its wrapper must fit the 16 MiB flash)")
+    for key in ("runtime_ram", "boot_sys_alloc", "deinit_leak"):
+        if getattr(sim, key) < 0:
+            raise table.fail(key, f"{getattr(sim, key)} bytes: must be >= 0")
+    used = sim.runtime_ram + sim.boot_sys_alloc + memory.gc_heap_default
+    if used >= GENERAL_SRAM:
+        raise table.fail("runtime_ram", f"runtime_ram + boot_sys_alloc + memory.gc_heap_default = {used} "
+                                        f"bytes leaves no system heap in the K210's {GENERAL_SRAM} bytes")
 
 
 def profile_dirs(extra: list[Path] | None = None) -> list[Path]:

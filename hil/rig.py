@@ -86,8 +86,9 @@ class SimRigSpec:
     firmware: str                   # profile whose image the simulator flashes at start
     sd: bool = True                 # whether the simulated card is inserted
     pace: str = "line"              # "line": bytes take their wire time; "off": as fast as possible
-    seed: int = 0
     transport: str = "pty"          # which simulator front end the link uses
+    firmware_path: str = ""         # the profile file found for `firmware` (the simulator gets this,
+                                    # so profiles next to a rig outside ./rigs work too)
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,8 @@ def parse_rig(path: Path) -> RigSpec:
             raise s.fail("firmware", f"profile {sim_fw!r} has no [sim] table: the simulator cannot run it")
         sim = SimRigSpec(firmware=sim_fw, sd=s.take("sd", bool, True),
                          pace=s.take_choice("pace", PACES, "line"),
-                         seed=s.take("seed", int, 0),
-                         transport=s.take_choice("transport", TRANSPORTS, "pty"))
+                         transport=s.take_choice("transport", TRANSPORTS, "pty"),
+                         firmware_path=str(sim_profile.path or ""))
         s.done()
 
     if sim is not None and labgrid is not None:

@@ -82,10 +82,6 @@ def test_hil_sim_serve_bad_profile(capsys, tmp_path: Path, path: Path) -> None:
     assert not (tmp_path / "s" / "control.sock").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="hil.firmware.parse_profile does not range-check [sim]: image_size "
-                   "past the flash makes `hil sim serve` die in a ValueError traceback from the flash "
-                   "write at start-up (fix: parse_profile refuses image_size outside 1..flash-37, "
-                   "runtime_ram >= 6 MiB, negative boot_sys_alloc/deinit_leak, gc_heap_default <= 0)")
 def test_hil_sim_serve_profile_with_an_impossible_image_size(tmp_path: Path) -> None:
     text = (ROOT / "rigs" / "firmware" / "maixpy-v0.6.2-full.toml").read_text()
     bad = tmp_path / "huge.toml"

@@ -81,8 +81,12 @@ class SimBoard:
     def __init__(self, spec: BoardSpec, storage: BoardStorage, line: SerialLine, events: EventLog,
                  faults: FaultHooks | None = None, state_dir: Path | None = None,
                  program_factory: ProgramFactory | None = None,
-                 reset_settle_s: float = RESET_SETTLE_S, halt_timeout_s: float = HALT_TIMEOUT_S) -> None:
+                 reset_settle_s: float = RESET_SETTLE_S, halt_timeout_s: float = HALT_TIMEOUT_S,
+                 profile_dirs: list[Path] | None = None) -> None:
         self.spec = spec
+        # Where the profile an image names is looked up first (the dir of a --firmware path),
+        # before the usual places: an image names its profile, not the file it came from.
+        self.profile_dirs = list(profile_dirs or [])
         self.storage = storage
         self.line = line
         self.events = events
@@ -361,7 +365,7 @@ class SimBoard:
         if not result.ok:
             return "silent", None, {"reason": result.reason}
         try:
-            profile = load_profile(result.profile)
+            profile = load_profile(result.profile, self.profile_dirs)
         except FirmwareProfileError as exc:
             return "silent", None, {"reason": f"image names an unusable profile: {exc}"}
         return "firmware", profile, {"profile": profile.name, "version": result.version}

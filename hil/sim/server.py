@@ -135,8 +135,10 @@ class SimServer:
         boot = boot_image(flash)
 
         self.line = SerialLine(self.events, self.faults, pace=self.pace)
+        dirs = [profile.path.parent] if profile is not None and profile.path is not None else []
         self.board = SimBoard(spec, self.storage, self.line, self.events, self.faults, self.state_dir,
-                              program_factory=self.program_factory, reset_settle_s=self.reset_settle_s)
+                              program_factory=self.program_factory, reset_settle_s=self.reset_settle_s,
+                              profile_dirs=dirs)
         self.faults.board = self.board
 
         pty = PtyFrontEnd(self.line, self.pty_link)
