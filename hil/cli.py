@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hil: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `hil ... | head`: the reader left; say nothing more, and keep Python's exit-time flush quiet.
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

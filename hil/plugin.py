@@ -33,6 +33,7 @@ from typing import Any, Callable
 import pytest
 
 from hil.errors import ConfigError, HilError, InfrastructureError
+from hil.link import redact_url
 from hil.report.record import MeasurementRecord, RunRecordWriter, now_iso, one_line, sanitize_nodeid
 
 HIL_FIXTURES = ("rig", "board", "repl", "device", "firmware", "measure")
@@ -331,7 +332,7 @@ class HilSession:
     # -- session start and end ---------------------------------------------------------------
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         rig = self.rig
-        kind = f"simulated ({rig.sim.transport}, pace {rig.sim.pace})" if rig.sim else rig.serial.port
+        kind = f"simulated ({rig.sim.transport}, pace {rig.sim.pace})" if rig.sim else redact_url(rig.serial.port)
         lines = [f"hil: rig {rig.name}: {rig.board.name}, {kind}, firmware profile {rig.profile.name}",
                  f"hil: run record {self.record_path}"]
         return lines + [f"hil: {note}" for note in self.notes]
@@ -367,7 +368,7 @@ class HilSession:
             self.writer = RunRecordWriter(self.run_dir, worker=self.worker)
             self.writer.header(run_id=self.run_id, rig=self.rig.name, board=self.rig.board.name,
                                firmware_profile=self.rig.profile.name,
-                               firmware_version=self.rig.profile.version, port=self.rig.serial.port,
+                               firmware_version=self.rig.profile.version, port=redact_url(self.rig.serial.port),
                                argv=self.argv, started=started)
             self.started = True
             return

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from hil.errors import ConfigError, HilError
+from hil.link import redact_url
 
 
 def register(subparsers) -> None:
@@ -53,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             bad += 1
             rows.append((name, "-", "-", "-", "-", f"INVALID: {exc}"))
             continue
-        port = f"sim ({rig.sim.transport})" if rig.sim else rig.serial.port
+        port = f"sim ({rig.sim.transport})" if rig.sim else redact_url(rig.serial.port)
         rows.append((rig.name, rig.board.name, port, rig.power.driver, rig.profile.name, rig.description))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
@@ -64,7 +65,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from hil.rig import load_rig
     rig = load_rig(args.name, _rig_dir(args))
-    port = f"simulated ({rig.sim.transport}, firmware {rig.sim.firmware})" if rig.sim else rig.serial.port
+    port = f"simulated ({rig.sim.transport}, firmware {rig.sim.firmware})" if rig.sim else redact_url(rig.serial.port)
     print(f"rig {rig.name}: ok: {rig.board.title} on {port}, power {rig.power.driver}, "
           f"firmware profile {rig.profile.name}" + (f", image {rig.firmware.image}" if rig.firmware.image else ""))
     if not args.probe:
