@@ -61,6 +61,9 @@ def _die_with_parent() -> None:   # pragma: no cover - runs in the child between
         pass
 
 
+AFTER_ISP_BANNER_S = 3.0   # how long to wait for a banner that may have gone out unread
+
+
 class SimProcess:
     """``python -m hil sim serve`` for one rig; endpoints from its JSON line; stop by pid."""
 
@@ -475,10 +478,28 @@ class Board:
         repl.reconnected()
 
     def _after_isp(self) -> str:
+        """Back on the REPL after an ISP reboot.
+
+        The link was closed while the flasher had the port, and a board that reboots then may
+        print its banner to nobody: a USB-serial driver with no reader, ser2net, and an RFC 2217
+        server all drop it. So wait briefly for the banner; if it does not come but the REPL
+        answers, the firmware is running: a soft reset gives a fresh banner to read the version
+        from. Only a board that neither prints nor answers gets the whole boot timeout.
+        """
         link, _, repl, _ = self._need()
         link.reopen(self.rig.serial.boot_timeout)
         repl.reconnected()
-        version = self.wait_boot()
+        first = min(self.rig.serial.boot_timeout, AFTER_ISP_BANNER_S)
+        try:
+            version = self.wait_boot(first)
+        except BootTimeout:
+            if not self.responsive():
+                version = self.wait_boot(max(self.rig.serial.boot_timeout - first, 1.0))
+            else:
+                self.note(f"no boot banner within {first:.1f} s of the ISP reboot (printed while the "
+                          f"port was closed); the REPL answers: soft reset for a fresh banner")
+                self.soft_reset()
+                return self.firmware_version
         repl.enter_raw()
         return version
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import pytest
 
-from hil.errors import BootTimeout, KpuLoadError, MemoryOverflow
+from hil.errors import KpuLoadError, MemoryOverflow
 from hil.kmodel.fixtures import Fixture, ensure_fixture, load_manifest
 from hil.kmodel.onboard import writer_snippet
 
@@ -418,23 +418,10 @@ print(ubinascii.hexlify(h.digest()).decode())
 
 
 def flash_model(device: Any, offset: int, data: bytes) -> None:
-    """``device.flash_model`` (ISP write, the board reboots), tolerating a missed boot banner.
+    """``device.flash_model``: an ISP write, after which the board reboots into its firmware.
 
-    WORKAROUND (reported to the board's owner): on a port that drops output while no client is
-    connected (RFC 2217 to the simulator, ser2net), the banner of the reboot after ISP goes out
-    while Board has the port closed, so Board._after_isp waits for it in vain and raises
-    BootTimeout although the write completed and the firmware runs. When the REPL answers, a soft
-    reset gets a fresh banner (noted in the serial log); when it does not, the BootTimeout stands.
-    """
-    try:
-        device.flash_model(offset, data)
-    except BootTimeout as exc:
-        board = device.board
-        if not board.responsive():
-            raise
-        board.note(f"suites workaround: no boot banner after the ISP write at {offset:#x} ({exc}); "
-                   f"the REPL answers, so a soft reset for a fresh banner")
-        board.soft_reset()
+    A banner the board printed while the port was closed is handled by the board layer."""
+    device.flash_model(offset, data)
 
 
 def flash_head(device: Any, offset: int, n: int = 64) -> bytes:
