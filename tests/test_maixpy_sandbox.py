@@ -50,7 +50,7 @@ ESCAPES = [
     ("().__class__.__subclasses__()", "AttributeError: type object 'tuple' has no attribute '__subclasses__'"),
     ("().__class__.__bases__[0].__subclasses__()", "AttributeError: type object 'tuple' has no attribute '__bases__'"),
     ("object.__subclasses__()", "AttributeError: type object 'object' has no attribute '__subclasses__'"),
-    ("type.__subclasses__(object)", "AttributeError: 'function' object has no attribute '__subclasses__'"),
+    ("type.__subclasses__(object)", "AttributeError: type object 'type' has no attribute '__subclasses__'"),
     ("type(1).mro()", "AttributeError: type object 'int' has no attribute 'mro'"),
     ("(lambda: 0).__globals__", "AttributeError: 'function' object has no attribute '__globals__'"),
     ("print.__self__", "AttributeError: 'function' object has no attribute '__self__'"),
@@ -414,3 +414,52 @@ def test_file_objects_behave_like_micropython(tmp_path: Path):
         assert last_line(run("open('/sd', 'w')")[1]) == "OSError: [Errno 21] EISDIR"
     finally:
         b.stop()
+
+
+def test_spoofing_class_is_not_taken_for_a_registered_one():
+    from hil.sim.maixpy.sandbox import IdentityRegistry
+
+    class Host:
+        pass
+
+    class Liar:
+        def __eq__(self, other):
+            return True
+
+        def __hash__(self):
+            return hash(Host)
+
+    reg = IdentityRegistry()
+    reg.add(Host)
+    assert Host in reg and Liar() not in reg and object() not in reg
+    del Host
+    import gc
+    gc.collect()
+    assert len(reg) == 0
+
+
+class _BrownoutOnce:
+    """FaultHooks.kpu_load's contract: True when the board browns out now (it asked for a reset)."""
+
+    def __init__(self, ctx):
+        self.ctx, self.calls = ctx, []
+
+    def kpu_load(self, source):
+        self.calls.append(source)
+        if len(self.calls) == 1:
+            self.ctx.request_reset("fault: brownout during kpu.load")
+            return True
+        return False
+
+
+def test_brownout_fault_fires_inside_kpu_load(tmp_path):
+    b = Board(tmp_path / "b")
+    b.ctx.faults = _BrownoutOnce(b.ctx)
+    b.start()
+    b.host.enter_raw()
+    b.host.send("import KPU as kpu\nprint('before')\nkpu.load('/sd/m.kmodel')\nprint('after')\x04")
+    b.wait_stopped()                       # the board reset under the command: run() returned
+    out = b.host.read_for(0.2)
+    assert b.resets == ["fault: brownout during kpu.load"]
+    assert b.ctx.faults.calls == ["/sd/m.kmodel"]
+    assert b"before" in out and b"after" not in out and b"Traceback" not in out

@@ -5,9 +5,10 @@ and must fail the way the board fails (the exception's last traceback line is gi
 host secret, host path or host module name in what comes back. Planted on the host for the
 attempts: a secret file outside the board's storage, and symlinks to it from /sd and /flash.
 
-Cases that succeed today are marked ``xfail(strict=True)`` with the reason and the fix: the
-sandbox (hil/sim/maixpy/) belongs to another part of the project, and a strict xfail flips to a
-failure the day the hole is closed, so the mark gets removed.
+A hole found and not yet closed is a case with ``xfail=<reason and fix>`` (a strict xfail, so it
+flips to a failure the day the hole is closed and the mark gets removed). None are open now: the
+metaclass spoof of the user-class registry, the real ``type`` and the host names in repr()/help()
+were closed in hil/sim/maixpy/sandbox.py.
 """
 from __future__ import annotations
 
@@ -25,25 +26,6 @@ RIGS = Path(__file__).resolve().parent.parent / "rigs"
 pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 SECRET = "host-secret-5f3a"
-
-# --- the holes found (see the module docstring); each reason names the fix ------------------------
-METACLASS_SPOOF = (
-    "sandbox hole: `type(x)`/`X.__class__` hand out the real `type`, so user code can subclass it; a "
-    "metaclass whose __eq__ is always True and whose __hash__ copies a host class's hash makes "
-    "`type(host_obj) in Guards.user_classes` (a WeakSet: equality, not identity) true, which opens the "
-    "host object's private attributes (f._vfs -> Vfs.resolve() -> host Path -> read_text). Fix in "
-    "hil/sim/maixpy/sandbox.py: keep user classes/modules in an identity registry "
-    "({id(cls): weakref}, checked with `ref() is obj`), and refuse metaclass bases in make_class")
-REAL_TYPE = (
-    "sandbox hole: `type(int)` and `(1).__class__.__class__` are the real `type`, which creates classes "
-    "without Guards.make_class (so __del__, __getattribute__, __init_subclass__... can be defined). "
-    "Fix: Guards.type_builtin and the `__class__` guard return a stand-in for `type` (repr "
-    "\"<class 'type'>\", call -> type_builtin), and make_class refuses bases that are metaclasses")
-NAME_LEAK = (
-    "host names leak: repr()/help() of the board's built-ins show host classes and modules "
-    "(hil.sim.maixpy.runtime.Runtime, Vfs, build.<locals>). Fix in sandbox.mp_repr and the help "
-    "hook: show built-ins as MicroPython does (<function>, <bound_method>)")
-
 
 @dataclass(frozen=True)
 class Case:
@@ -132,15 +114,15 @@ CASES = [
     c("new-uninitialised-file", "class A: pass\nf = super(A, A()).__new__(type(open('/sd/z.txt', 'w')))\nf.read()",
       "AttributeError: 'MpFile' object has no attribute '_vfs'"),
     c("real-type-del", "type(int)('X', (), {'__del__': print})",
-      "TypeError: can't define '__del__' on the simulated board", xfail=REAL_TYPE),
+      "TypeError: can't define '__del__' on the simulated board"),
     c("real-type-getattribute", "(1).__class__.__class__('X', (), {'__getattribute__': print})",
-      "TypeError: can't define '__getattribute__' on the simulated board", xfail=REAL_TYPE),
-    c("metaclass", "class M(type(int)): pass", "TypeError: type is not an acceptable base type", xfail=REAL_TYPE),
+      "TypeError: can't define '__getattribute__' on the simulated board"),
+    c("metaclass", "class M(type(int)): pass", "TypeError: type is not an acceptable base type"),
     c("metaclass-spoof-host-file", "T = type(int)\nf = open('/sd/e.txt', 'w')\nH = hash(type(f))\n"
       "class M(T):\n    def __eq__(self, other):\n        return True\n    def __hash__(self):\n        return H\n"
       "X = M('X', (), {})\nclass U(X): pass\n"
       "p = f._vfs.resolve('/sd')[2]\nprint(p.joinpath({secret!r}).read_text())",
-      "TypeError: type is not an acceptable base type", xfail=METACLASS_SPOOF),
+      "TypeError: type is not an acceptable base type"),
     # generator / frame / code objects
     c("gi-frame", "def g():\n    yield 1\ng().gi_frame",
       "AttributeError: 'generator' object has no attribute 'gi_frame'"),
@@ -190,9 +172,15 @@ CASES = [
     c("staticmethod-func", "staticmethod(print).__func__",
       "AttributeError: 'staticmethod' object has no attribute '__func__'"),
     # host names in reprs (information, not a way out)
-    c("repr-import", "print(repr(__import__))", None, xfail=NAME_LEAK),
-    c("help-open", "help(open)", None, xfail=NAME_LEAK),
-    c("repr-sleep", "import time\nprint(repr(time.sleep))", None, xfail=NAME_LEAK),
+    c("repr-import", "print(repr(__import__))", None, out="<function>"),
+    c("help-open", "help(open)", None, out="object <function> is of type function"),
+    c("repr-sleep", "import time\nprint(repr(time.sleep))", None, out="<function>"),
+    c("repr-builtins-in-list", "print([print, open, len, [].append])", None,
+      out="[<function>, <function>, <function>, <bound_method>]"),
+    c("type-stand-in", "print(type, type(int), (1).__class__.__class__, type(type), type.__class__)", None,
+      out="<class 'type'> <class 'type'> <class 'type'> <class 'type'> <class 'type'>"),
+    c("type-stand-in-subclass", "class M(type): pass", "TypeError: type is not an acceptable base type"),
+    c("type-stand-in-private", "type._guards", "AttributeError: type object 'type' has no attribute '_guards'"),
 ]
 
 LEAKS = (SECRET, "/tmp", "/work", "/home", "hil.", "hil/", "build.<locals>", "Runtime", "Vfs")

@@ -16,7 +16,7 @@ from hil.sim.maixpy.modules import builtin_module, names as module_names
 from hil.sim.maixpy.mperrors import format_traceback, translate
 from hil.sim.maixpy.policy import compile_user, is_guard_name
 from hil.sim.maixpy.readline import CTRL_C, CTRL_D, LineEditor
-from hil.sim.maixpy.sandbox import Guards, Sandbox, mp_repr, mp_str
+from hil.sim.maixpy.sandbox import Guards, Sandbox, mp_repr, mp_str, mp_type_label
 from hil.sim.maixpy.vfs import Vfs
 from hil.sim.program import ProgramHalted
 
@@ -191,13 +191,13 @@ class Runtime:
         if obj is _MISSING:
             self.write_text(HELP_TEXT)
             return
-        if obj == "modules":
+        if isinstance(obj, str) and obj == "modules":
             mods = module_names()
             rows = ["".join(f"{m:<20}" for m in mods[i:i + 4]).rstrip()
                     for i in range(0, len(mods), 4)]
             self.write_text("\n".join(rows) + "\nPlus any modules on the filesystem\n")
             return
-        lines = [f"object {mp_repr(obj, self.guards)} is of type {type(obj).__name__}"]
+        lines = [f"object {mp_repr(obj, self.guards)} is of type {mp_type_label(obj, self.guards)}"]
         if isinstance(obj, (types.ModuleType, type)):
             for key in sorted(vars(obj)):
                 if not key.startswith("_"):

@@ -17,6 +17,14 @@ Compiled by hil.sim.maixpy.policy, user code reaches objects only through these 
   ``type`` (one argument, or class creation through the same path as ``class``), ``globals()``
   and ``locals()`` at module level returning copies without the guards. No ``vars``, ``compile``,
   ``breakpoint``, ``memoryview`` tricks beyond the buffer protocol.
+- the real ``type`` never reaches user code: the ``type`` builtin, ``type(x)`` and ``x.__class__``
+  give ``TypeStandIn`` (shows as ``<class 'type'>``; calling it is the ``type`` builtin) for
+  ``type`` and every host metaclass, so user code cannot make a metaclass; ``make_class`` refuses
+  metaclass bases. User classes and modules are known by identity (``IdentityRegistry``), never
+  by ``==``/``hash``, which user classes control.
+- ``repr``/``help`` show the board's built-ins as MicroPython 1.11 does (``<function>``,
+  ``<bound_method>``), never host module or class names (``mp_repr``). Known residue: host
+  ``str()``/``%s``/``format`` of a built-in function still give CPython's text.
 The sandbox stops escapes to the host; it does not bound CPU or memory use (a later issue).
 """
 from __future__ import annotations
@@ -79,11 +87,84 @@ def mp_type_name(t: type) -> str:
     return _MP_TYPE_NAMES.get(t.__name__, t.__name__)
 
 
+class IdentityRegistry:
+    """A weak set compared by identity: ``{id(obj): weakref}``, member only if ``ref() is obj``.
+
+    A WeakSet compares with ``==``/``hash``, which a user class (or its metaclass) defines, so a
+    user object could pass for a host class; identity cannot be spoofed.
+    """
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref] = {}
+
+    def add(self, obj: Any) -> None:
+        key = id(obj)
+
+        def gone(ref: weakref.ref, key: int = key, refs: dict = self._refs) -> None:
+            if refs.get(key) is ref:
+                del refs[key]
+        self._refs[key] = weakref.ref(obj, gone)
+
+    def __contains__(self, obj: object) -> bool:
+        ref = self._refs.get(id(obj))
+        return ref is not None and ref() is obj
+
+    def __len__(self) -> int:
+        return sum(1 for ref in list(self._refs.values()) if ref() is not None)
+
+
+class TypeStandIn:
+    """What user code gets for ``type`` (and any host metaclass): never the real one.
+
+    Shows as ``<class 'type'>``; ``T(x)`` is ``type(x)`` and ``T(name, bases, dict)`` makes a
+    class through ``Guards.make_class``; ``isinstance(C, T)`` works. It is not a class, so it
+    cannot be a base (``class M(type): ...`` is "type is not an acceptable base type").
+    """
+
+    __slots__ = ("_guards",)
+    __name__ = "type"
+
+    def __init__(self, guards: "Guards") -> None:
+        self._guards = guards
+
+    def __call__(self, *args: Any) -> Any:
+        return self._guards.type_builtin(*args)
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, type)
+
+    def __subclasscheck__(self, cls: Any) -> bool:
+        return isinstance(cls, type) and issubclass(cls, type)
+
+    def __repr__(self) -> str:
+        return "<class 'type'>"
+
+    __str__ = __repr__
+
+
+def _is_metaclass(obj: Any) -> bool:
+    return isinstance(obj, type) and (issubclass(obj, type) or obj is TypeStandIn)
+
+
+def is_builtin_method(obj: Any, user_classes: Any = ()) -> bool:
+    """A bound method MicroPython shows as ``<bound_method>``: on a user object, or a C
+    method of a built-in object (``[].append``); host methods are the board's functions."""
+    if isinstance(obj, types.MethodType):
+        owner = obj.__self__
+        return type(owner) in user_classes or owner in user_classes
+    if isinstance(obj, types.BuiltinMethodType):
+        owner = getattr(obj, "__self__", None)
+        return owner is not None and not isinstance(owner, types.ModuleType)
+    return isinstance(obj, (types.MethodWrapperType, types.MethodDescriptorType))
+
+
 def attr_error(obj: Any, name: str, user_classes: Any = ()) -> AttributeError:
     if isinstance(obj, types.MethodType) and type(obj.__self__) not in user_classes \
             and not isinstance(obj.__self__, type):
         # the board's builtins and module functions are plain functions on MicroPython
         return AttributeError(f"'function' object has no attribute '{name}'")
+    if isinstance(obj, TypeStandIn):
+        return AttributeError(f"type object 'type' has no attribute '{name}'")
     if isinstance(obj, type):
         return AttributeError(f"type object '{obj.__name__}' has no attribute '{name}'")
     if isinstance(obj, types.ModuleType):
@@ -97,8 +178,9 @@ class Guards:
     def __init__(self, halted: Callable[[], bool],
                  caught: Callable[[BaseException | None], None] = lambda exc: None) -> None:
         self._caught = caught
-        self.user_classes: "weakref.WeakSet[type]" = weakref.WeakSet()
-        self.user_modules: "weakref.WeakSet[types.ModuleType]" = weakref.WeakSet()
+        self.user_classes = IdentityRegistry()
+        self.user_modules = IdentityRegistry()
+        self.type_stand_in = TypeStandIn(self)
         self._halted = halted
         self._formatter = _SafeFormatter(self)
 
@@ -161,11 +243,18 @@ class Guards:
         if name in ("format", "format_map") and (obj is str or isinstance(obj, str)):
             return self._format_fn(obj, name)
         try:
-            return getattr(obj, name)
+            value = getattr(obj, name)
         except AttributeError:
             if default:
                 return default[0]
             raise attr_error(obj, name, self.user_classes) from None
+        if name == "__class__":
+            return self.shown_type(value)
+        return value
+
+    def shown_type(self, t: Any) -> Any:
+        """A class as user code may hold it: ``type`` and host metaclasses become the stand-in."""
+        return self.type_stand_in if _is_metaclass(t) else t
 
     def hasattr(self, obj: Any, name: Any) -> bool:
         try:
@@ -200,23 +289,24 @@ class Guards:
         if kw:
             raise TypeError("keyword arguments not supported")
         for key in ns:
+            if not isinstance(key, str):
+                raise TypeError("attribute name must be str")
             if is_dunder(key) and key not in METHOD_NAMES and key not in _COMPILER_CLASS_KEYS:
                 raise TypeError(f"can't define '{key}' on the simulated board")
-        meta: type = type
         for base in bases:
-            if not isinstance(base, type):
+            # a metaclass base would let user code make classes outside this function
+            if not isinstance(base, type) or _is_metaclass(base):
                 raise TypeError("type is not an acceptable base type")
-            if issubclass(type(base), meta):
-                meta = type(base)
-        if meta is not type and meta not in self.user_classes:
-            meta = type
-        cls = meta(name, bases, ns)
+        # type() itself picks a host metaclass of a base (an emulated class's), never a user one
+        cls = type(name, bases, ns)
         self.user_classes.add(cls)
         return cls
 
     def type_builtin(self, *args: Any) -> Any:
         if len(args) == 1:
-            return type(args[0])
+            if isinstance(args[0], TypeStandIn):
+                return self.type_stand_in
+            return self.shown_type(type(args[0]))
         if len(args) == 3 and isinstance(args[0], str) and isinstance(args[1], tuple) \
                 and isinstance(args[2], dict):
             return self.make_class(args[0], args[1], dict(args[2]))
@@ -265,11 +355,21 @@ class _SafeFormatter(string.Formatter):
         return obj, first
 
 
-def mp_repr(value: Any, guards: Guards) -> str:
-    """repr() as the MicroPython REPL shows it for the values that differ from CPython."""
+def mp_repr(value: Any, guards: Guards, _seen: frozenset = frozenset()) -> str:
+    """repr() as the MicroPython REPL shows it for the values that differ from CPython.
+
+    Functions: MicroPython 1.11 shows built-in ones as ``<function>``, bytecode ones as
+    ``<function name at 0x...>``, bound methods as ``<bound_method>`` (the board's built-ins and
+    module functions are host callables here: all ``<function>``, never a host name). Lists,
+    tuples, dicts and sets are shown element by element through this function.
+    """
     if isinstance(value, type):
         return f"<class '{value.__name__}'>"
     t = type(value)
+    if t in _CONTAINER_TYPES:
+        return _container_repr(value, guards, _seen)
+    if t in _CALLABLE_TYPES:
+        return _callable_repr(value, guards)
     if t in guards.user_classes and t.__repr__ is object.__repr__:
         return "<%s object at %x>" % (t.__name__, (id(value) >> 4) & 0xFFFFFFF)
     if isinstance(value, BaseException) and t.__repr__ is BaseException.__repr__:
@@ -278,9 +378,59 @@ def mp_repr(value: Any, guards: Guards) -> str:
     return repr(value)
 
 
+_CONTAINER_TYPES = (list, tuple, dict, set, frozenset)
+_CALLABLE_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
+                   types.MethodWrapperType, types.MethodDescriptorType, types.WrapperDescriptorType,
+                   types.ClassMethodDescriptorType)
+
+
+def _callable_repr(value: Any, guards: Guards) -> str:
+    if is_builtin_method(value, guards.user_classes):
+        return "<bound_method>"
+    if isinstance(value, types.MethodType):
+        return "<function>"
+    if isinstance(value, types.FunctionType) and is_user_function(value, guards):
+        return "<function %s at 0x%x>" % (value.__name__, (id(value) >> 4) & 0xFFFFFFF)
+    return "<function>"
+
+
+def is_user_function(fn: types.FunctionType, guards: Guards) -> bool:
+    """Compiled from user code: its globals hold this board's guards."""
+    return fn.__globals__.get("_getattr_") == guards.getattr
+
+
+def _container_repr(value: Any, guards: Guards, seen: frozenset) -> str:
+    if id(value) in seen:
+        return "[...]" if isinstance(value, list) else "{...}"
+    seen = seen | {id(value)}
+    if isinstance(value, dict):
+        inner = ", ".join(f"{mp_repr(k, guards, seen)}: {mp_repr(v, guards, seen)}"
+                          for k, v in list(value.items()))
+        return "{" + inner + "}"
+    items = ", ".join(mp_repr(x, guards, seen) for x in list(value))
+    if isinstance(value, list):
+        return f"[{items}]"
+    if isinstance(value, tuple):
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if not value:
+        return "set()" if isinstance(value, set) else "frozenset()"
+    return "{" + items + "}" if isinstance(value, set) else "frozenset({" + items + "})"
+
+
+def mp_type_label(value: Any, guards: Guards) -> str:
+    """The type name help() shows for an object (``function``, ``bound_method``, ``type``...)."""
+    if isinstance(value, (type, TypeStandIn)):
+        return "type"
+    if type(value) in _CALLABLE_TYPES:
+        return "bound_method" if is_builtin_method(value, guards.user_classes) else "function"
+    return mp_type_name(type(value))
+
+
 def mp_str(value: Any, guards: Guards) -> str:
     if isinstance(value, type) or (type(value) in guards.user_classes
                                    and type(value).__str__ is object.__str__):
+        return mp_repr(value, guards)
+    if type(value) in _CALLABLE_TYPES or type(value) in _CONTAINER_TYPES:
         return mp_repr(value, guards)
     return str(value)
 
@@ -311,13 +461,17 @@ class Sandbox:
             "__build_class__": host.__build_class__,
             "__import__": self._hooks["import"],
             "getattr": g.getattr, "hasattr": g.hasattr, "setattr": g.setattr,
-            "delattr": g.delattr, "type": g.type_builtin,
+            "delattr": g.delattr, "type": g.type_stand_in,
+            "repr": self._repr,
             "print": self._hooks["print"], "open": self._hooks["open"],
             "input": self._hooks["input"], "help": self._hooks["help"],
             "exec": self._exec, "eval": self._eval,
             "globals": self._globals, "locals": self._locals,
         })
         return b
+
+    def _repr(self, obj: Any) -> str:
+        return mp_repr(obj, self.guards)
 
     def guard_names(self) -> dict[str, Any]:
         return dict(self._guard_map)
