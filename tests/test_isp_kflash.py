@@ -154,3 +154,26 @@ def test_kflash_without_the_shim_fails_on_the_pty(tmp_path, images):
 def test_wrap_errors(tmp_path):
     r = _hil("sim", "wrap", "--state", str(tmp_path), "--", "true")
     assert r.returncode == 2 and "no simulator is listening" in r.stderr
+
+
+MPREMOTE = shutil.which("mpremote", path=str(Path(sys.executable).parent)) or shutil.which("mpremote")
+
+
+@pytest.mark.skipif(MPREMOTE is None, reason="mpremote is not installed")
+def test_model_written_by_kflash_loads_from_its_offset(tmp_path, images):
+    """The whole user path with real tools: kflash writes a .kfpkg with a model at 0x300000 on
+    the simulated board running MaixPy, then mpremote runs kpu.load(0x300000) on it."""
+    _, pkg, model = images
+    with SimServer(tmp_path / "m", board="maix-bit", firmware=PROFILE, pace=False, rfc2217=None) as sim:
+        mark = sim.events.last_seq
+        _kflash(tmp_path / "m", sim.endpoints["pty"], "bit", pkg)
+        assert _boot_after_reboot(sim, mark)["profile"] == PROFILE
+        code = ("import KPU as kpu\nfrom Maix import utils\nfree = utils.heap_free()\n"
+                f"t = kpu.load({MODEL_ADDR:#x})\nprint('loaded', free - utils.heap_free())\n"
+                "kpu.deinit(t)\nprint('freed', free - utils.heap_free())\n")
+        out = subprocess.run([MPREMOTE, "connect", sim.endpoints["pty"], "exec", code],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout[-1000:] + out.stderr[-1000:]
+        lines = dict(line.split() for line in out.stdout.splitlines() if line.startswith(("loaded", "freed")))
+        assert int(lines["loaded"]) >= len(model), out.stdout
+        assert int(lines["freed"]) == 0, out.stdout
