@@ -182,6 +182,20 @@ def main_mem_map(sh: Shape, side: int) -> MainMem:
 
 # ---------------------------------------------------------------------------------------------
 # v3 emission
+def _conv_tables(e: Emitter, g: ConvGeom, pl: kpu.ConvPlace, rng: Rng, final: bool) -> int:
+    """The tail of a conv body in both versions: BN table, activation table and weights at the
+    places place_conv chose (zero padding between them); the body's size."""
+    e.zeros_to(pl.bn)
+    e.fill(g.bn)
+    e.zeros_to(pl.act)
+    e.put(kpu.act_table(rng))
+    e.zeros_to(pl.weights)
+    e.fill(g.weights)
+    if not final:
+        e.zeros_to(pl.end)
+    return pl.end - pl.start
+
+
 def _v3_conv(e: Emitter, g: ConvGeom, rng_seed: int, idx: int, out_addr: int, final: bool) -> int:
     pl = place_conv(e.pos, g, 24, align_regs=True)
     end = pl.nat_end if final else pl.end
@@ -193,14 +207,7 @@ def _v3_conv(e: Emitter, g: ConvGeom, rng_seed: int, idx: int, out_addr: int, fi
                       pl.regs, pl.weights, pl.bn, pl.act))
     e.zeros_to(pl.regs)
     e.put(kpu.layer_words(g, rng))
-    e.fill(g.bn)
-    e.zeros_to(pl.act)
-    e.put(kpu.act_table(rng))
-    e.zeros_to(pl.weights)
-    e.fill(g.weights)
-    if not final:
-        e.zeros_to(pl.end)
-    return pl.end - pl.start
+    return _conv_tables(e, g, pl, rng, final)
 
 
 def _v3_cpu(e: Emitter, kind: str, sh: Shape, mm: MainMem, seed: int, idx: int) -> tuple[int, int]:
@@ -261,15 +268,7 @@ def _v4_conv(e: Emitter, g: ConvGeom, seed: int, idx: int, out_addr: int, final:
     pads = (pl.bn - (pl.regs + kpu.REGS), pl.act - (pl.bn + g.bn), pl.weights - (pl.act + kpu.ACT))
     mr = _mr(MEM_MAIN, DT_U8, out_addr, g.s * g.s) if g.main_out else bytes(16)
     e.put(mr + struct.pack("<ii", 1, 0) + kpu.layer_words(g, rng, pads))
-    e.zeros_to(pl.bn)
-    e.fill(g.bn)
-    e.zeros_to(pl.act)
-    e.put(kpu.act_table(rng))
-    e.zeros_to(pl.weights)
-    e.fill(g.weights)
-    if not final:
-        e.zeros_to(pl.end)
-    return pl.end - pl.start
+    return _conv_tables(e, g, pl, rng, final)
 
 
 def _v4_cpu(e: Emitter, kind: str, sh: Shape, mm: MainMem, seed: int, idx: int) -> tuple[int, int]:
