@@ -28,9 +28,9 @@ is far too slow, and MaixPy has no flash write from Python (Maix.utils has flash
   heap, and reads the bodies without interpreting them except the first conv layer's arguments
   (MaixPy reads the input shape there); so the allocation, which decides the memory error, sees
   the true size, and the bytes past the lead (whatever the flash held) are never judged. This is
-  what the simulator's loader does (hil.sim.maixpy.kpu: header and tables via
-  hil.kmodel.format.model_size_from_header/parse_kmodel, then malloc) and what
-  hil.kmodel.format validates (headers and tables only). On a real board a loader that checked
+  what hil.kmodel.format validates (headers and tables only, sizing a flash model with
+  model_size_from_header), and the reference loader that the framework is tested against
+  behaves the same. On a real board a loader that checked
   body contents at load time would make every probe fail with a format error, not the memory
   error; load_or_overflow fails the test saying so rather than reporting a wrong threshold.
 Each ISP write reboots the board, so every flash probe runs on a fresh boot.
