@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from hil.errors import HilError, ReplError, ReplProtocolError, TransferError
+from hil import transfer_code as board_code
 from hil.repl import CTRL_D, Repl, parse_traceback
 
 Progress = Callable[[int, int], None]
@@ -61,148 +62,6 @@ def _garbled(exc: ReplError) -> TransferError | None:
     if exc.exc_type in GARBLED_CODE:
         return TransferError(f"the board got damaged code ({exc}): bytes corrupted or lost on the line")
     return None
-
-_PRELUDE = """\
-import sys
-try:
-    import uhashlib as _hh
-except ImportError:
-    import hashlib as _hh
-try:
-    import ubinascii as _hb
-except ImportError:
-    import binascii as _hb
-try:
-    import uos as _ho
-except ImportError:
-    import os as _ho
-"""
-
-_PROBE = _PRELUDE + """\
-try:
-    import micropython
-    _k = hasattr(micropython, 'kbd_intr')
-except ImportError:
-    _k = False
-print(_k and hasattr(sys.stdin, 'buffer') and hasattr(sys.stdout, 'buffer'))
-"""
-
-_RECEIVER = _PRELUDE + """\
-import micropython
-def _hil_recv(path, size, win):
-    h = _hh.sha256()
-    rd = sys.stdin.buffer.read
-    wr = sys.stdout.write
-    buf = bytearray({chunk})
-    mv = memoryview(buf)
-    o = 0
-    f = open(path, 'wb')
-    micropython.kbd_intr(-1)
-    try:
-        wr('\\x06')
-        left = size
-        while left:
-            n = win if left > win else left
-            d = rd(n)
-            left -= n
-            wr('\\x06')
-            h.update(d)
-            mv[o:o + n] = d
-            o += n
-            if o >= {chunk}:
-                f.write(buf)
-                o = 0
-        if o:
-            f.write(mv[:o])
-    finally:
-        micropython.kbd_intr(3)
-        f.close()
-    print(_hb.hexlify(h.digest()).decode())
-    h = _hh.sha256()
-    f = open(path, 'rb')
-    try:
-        while True:
-            d = f.readinto(buf)
-            if not d:
-                break
-            h.update(mv[:d])
-    finally:
-        f.close()
-    print(_hb.hexlify(h.digest()).decode())
-_hil_recv({path!r}, {size}, {win})
-"""
-
-_SENDER = _PRELUDE + """\
-def _hil_send(path):
-    h = _hh.sha256()
-    w = sys.stdout.buffer.write
-    f = open(path, 'rb')
-    try:
-        print(_ho.stat(path)[6])
-        while True:
-            d = f.read({chunk})
-            if not d:
-                break
-            h.update(d)
-            w(d)
-    finally:
-        f.close()
-    print()
-    print(_hb.hexlify(h.digest()).decode())
-_hil_send({path!r})
-"""
-
-_HASH_FILE = _PRELUDE + """\
-def _hil_hash(path):
-    h = _hh.sha256()
-    f = open(path, 'rb')
-    try:
-        while True:
-            d = f.read({chunk})
-            if not d:
-                break
-            h.update(d)
-    finally:
-        f.close()
-    print(_hb.hexlify(h.digest()).decode())
-_hil_hash({path!r})
-"""
-
-_B64_SENDER = _PRELUDE + """\
-def _hil_send(path):
-    h = _hh.sha256()
-    f = open(path, 'rb')
-    try:
-        print(_ho.stat(path)[6])
-        while True:
-            d = f.read({chunk})
-            if not d:
-                break
-            h.update(d)
-            print(_hb.b2a_base64(d).decode().strip())
-    finally:
-        f.close()
-    print('=' + _hb.hexlify(h.digest()).decode())
-_hil_send({path!r})
-"""
-
-_RENAME = """\
-import uos
-try:
-    uos.remove({final!r})
-except OSError:
-    pass
-uos.rename({part!r}, {final!r})
-"""
-
-_REMOVE_QUIETLY = """\
-import uos
-try:
-    uos.remove({path!r})
-except OSError:
-    pass
-"""
-
 
 def check_remote(path: str) -> str:
     if not any(path.startswith(root) for root in ROOTS) or path.endswith("/") or "/../" in path:
@@ -246,7 +105,7 @@ class Transfer:
         if self.streaming is None:
             for attempt in range(1, self.retries + 1):
                 try:
-                    out = self.repl.exec(_PROBE)
+                    out = self.repl.exec(board_code.PROBE)
                     break
                 except ReplError as exc:
                     error = _garbled(exc)
@@ -311,7 +170,7 @@ class Transfer:
         """The verified .part under its final name (the rename alone is retried if garbled)."""
         for attempt in range(1, self.retries + 1):
             try:
-                self.repl.exec(_RENAME.format(part=part, final=remote))
+                self.repl.exec(board_code.RENAME.format(part=part, final=remote))
                 return
             except ReplError as exc:
                 error = _garbled(exc)
@@ -328,14 +187,14 @@ class Transfer:
         if self.repl.silent:
             return
         try:
-            self.repl.exec(_REMOVE_QUIETLY.format(path=path))
+            self.repl.exec(board_code.REMOVE_QUIETLY.format(path=path))
         except HilError as exc:
             self.note(f"could not remove {path}: {exc}")
 
     def _put_stream(self, data: bytes, part: str, progress: Progress | None) -> str:
         console = self.console
         size, win = len(data), self.window
-        self.repl.exec_start(_RECEIVER.format(chunk=WRITE_CHUNK, path=part, size=size, win=win))
+        self.repl.exec_start(board_code.RECEIVER.format(chunk=WRITE_CHUNK, path=part, size=size, win=win))
         # the receiver says it is ready (Ctrl-C off) with one ACK; an exception ends stdout instead
         first = console.read(1, 5.0)
         if first != ACK:
@@ -419,7 +278,7 @@ class Transfer:
 
     def remote_sha256(self, remote: str) -> str:
         """sha256 of a file on the board, read back from its storage."""
-        out = self.repl.exec(_HASH_FILE.format(chunk=WRITE_CHUNK, path=remote), 120.0)
+        out = self.repl.exec(board_code.HASH_FILE.format(chunk=WRITE_CHUNK, path=remote), 120.0)
         return _digest_line(out, f"sha256 of {remote}")
 
     # -- get -----------------------------------------------------------------------------------
@@ -482,7 +341,7 @@ class Transfer:
             raise ReplProtocolError(f"get {remote}: size line {head[:40]!r} is not a number") from None
 
     def _get_stream(self, remote: str, progress: Progress | None) -> tuple[bytes, str]:
-        size = self._start_reading(_SENDER.format(chunk=WRITE_CHUNK, path=remote), remote)
+        size = self._start_reading(board_code.SENDER.format(chunk=WRITE_CHUNK, path=remote), remote)
         console = self.console
         parts: list[bytes] = []
         got = 0
@@ -502,7 +361,7 @@ class Transfer:
         return b"".join(parts), _digest_line(result.stdout, f"get {remote}")
 
     def _get_b64(self, remote: str, progress: Progress | None) -> tuple[bytes, str]:
-        size = self._start_reading(_B64_SENDER.format(chunk=B64_CHUNK, path=remote), remote)
+        size = self._start_reading(board_code.B64_SENDER.format(chunk=B64_CHUNK, path=remote), remote)
         per_byte = 10 / max(1, self.link.baud)
         result = self.repl.exec_finish(10.0 + size * per_byte * 3)
         if result.stderr:
@@ -555,10 +414,6 @@ class _FastBaud:
                 raise TransferError(f"{t.link.url}: could not switch the REPL back to {self.slow} baud")
 
 
-_SWITCH = """\
-from machine import UART
-UART.repl_uart().init({baud}, 8, None, 1, read_buf_len={rxbuf})
-"""
 BAUD_SETTLE_S = 0.1   # a pty's baud change reaches the simulator by polling (about 50 ms)
 
 
@@ -577,7 +432,7 @@ def switch_baud(repl: Repl, baud: int, rxbuf: int) -> bool:
         return True
     link.note(f"switching the REPL UART from {old} to {baud} baud")
     try:
-        result = repl.exec_raw(_SWITCH.format(baud=baud, rxbuf=rxbuf), 3.0)
+        result = repl.exec_raw(board_code.SWITCH.format(baud=baud, rxbuf=rxbuf), 3.0)
         if result.stderr:
             link.note(f"baud switch refused by the board: {parse_traceback(result.stderr)}; staying at {old}")
             return False
@@ -604,7 +459,7 @@ def switch_baud(repl: Repl, baud: int, rxbuf: int) -> bool:
     time.sleep(BAUD_SETTLE_S)
     try:
         repl.enter_raw(tries=2, timeout=1.0)
-        repl.exec_raw(_SWITCH.format(baud=old, rxbuf=BOOT_RX_BUFFER), 3.0)
+        repl.exec_raw(board_code.SWITCH.format(baud=old, rxbuf=BOOT_RX_BUFFER), 3.0)
     except ReplProtocolError:
         pass
     link.set_baud(old)
