@@ -170,24 +170,6 @@ def _num(value: float) -> str:
 
 
 # -- files on the board ----------------------------------------------------------------------------
-_SHA_CODE = """\
-import uhashlib
-import ubinascii
-try:
-    f = open(%r, 'rb')
-except OSError:
-    print('missing')
-else:
-    h = uhashlib.sha256()
-    while True:
-        b = f.read(4096)
-        if not b:
-            break
-        h.update(b)
-    f.close()
-    print(ubinascii.hexlify(h.digest()).decode())
-"""
-
 # Derive a file from one already on the board: a prefix of it with a few runs replaced.
 _DERIVE_CODE = """\
 import uos
@@ -242,9 +224,7 @@ def _known(device: Any) -> _Known:
 
 def board_sha256(device: Any, path: str) -> str | None:
     """sha256 hex of a file on the board, None when it does not exist."""
-    out = device.exec(_SHA_CODE % path, 60.0).strip().split()
-    word = out[-1].decode() if out else ""
-    return None if word == "missing" else word
+    return device.sha256(path) if device.exists(path) else None
 
 
 def forget(device: Any, path: str) -> None:
