@@ -20,13 +20,7 @@ hil.link.redact_url); the real URL is only used to open it.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import select
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -38,6 +32,7 @@ from hil.link import Link, SerialLog, redact_url
 from hil.power import PowerDriver, SimPower, make_power
 from hil.repl import Repl
 from hil.rig import RigSpec
+from hil.simprocess import SimProcess
 
 # The MicroPython banner line (facts/maixpy.md): "MicroPython v0.6.2-75-g973361c0d on 2022-04-16; ..."
 BANNER_RE = re.compile(rb"MicroPython (v\S+) on (\S+); ([^\r\n]*)\r?\n")
@@ -46,109 +41,9 @@ INIT_END = re.compile(rb"\[MaixPy\] init end")
 MAIN_GRACE_S = 3.0       # after "init end", how long boot.py/main.py get before we interrupt them
 SOFT_RESET_WAIT_S = 5.0  # a soft reboot prints its banner quickly; longer means it is stuck
 SOFT_ANSWER_S = 1.5      # a live REPL answers Ctrl-D ("soft reboot") at once; silence: go on up the ladder
-SIM_START_TIMEOUT_S = 30.0
-SIM_STOP_TIMEOUT_S = 5.0
-
-
-# -- the simulator as a child process ---------------------------------------------------------------
-def _die_with_parent() -> None:   # pragma: no cover - runs in the child between fork and exec
-    """Linux: the simulator gets SIGTERM if the test process dies (even by SIGKILL)."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: the plugin's own cleanup still stops it
-        pass
 
 
 AFTER_ISP_BANNER_S = 3.0   # how long to wait for a banner that may have gone out unread
-
-
-class SimProcess:
-    """``python -m hil sim serve`` for one rig; endpoints from its JSON line; stop by pid."""
-
-    def __init__(self, state_dir: Path, board: str, firmware: str, pace: str = "line",
-                 log_path: Path | None = None, start_timeout: float = SIM_START_TIMEOUT_S) -> None:
-        self.state_dir = Path(state_dir)
-        self.board = board
-        self.firmware = firmware
-        self.pace = pace
-        self.log_path = Path(log_path) if log_path else self.state_dir.parent / f"{self.state_dir.name}.serve.log"
-        self.start_timeout = start_timeout
-        self.proc: subprocess.Popen | None = None
-        self.endpoints: dict = {}
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def argv(self) -> list[str]:
-        return [sys.executable, "-m", "hil", "sim", "serve", "--state", str(self.state_dir),
-                "--board", self.board, "--firmware", self.firmware, "--pace", self.pace]
-
-    def start(self) -> dict:
-        self.state_dir.parent.mkdir(parents=True, exist_ok=True)
-        err = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-        finally:
-            err.close()
-        line = self._read_line()
-        try:
-            self.endpoints = json.loads(line)
-        except ValueError:
-            self.stop()
-            raise SimError(f"simulator for {self.state_dir} printed {line[:200]!r}, not its JSON "
-                           f"endpoints line (see {self.log_path})") from None
-        return self.endpoints
-
-    def _read_line(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + self.start_timeout
-        fd = self.proc.stdout.fileno()
-        buf = b""
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.stop()
-                raise SimError(f"simulator did not print its endpoints within {self.start_timeout:g} s "
-                               f"(state {self.state_dir}; see {self.log_path})")
-            ready, _, _ = select.select([fd], [], [], min(left, 0.2))
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    code = self.proc.wait(5)
-                    raise SimError(f"simulator exited with status {code} before it was ready: "
-                                   f"{self._stderr_tail() or '(no output)'} (state {self.state_dir})")
-                buf += chunk
-        return buf.split(b"\n", 1)[0].decode("utf-8", "replace")
-
-    def _stderr_tail(self) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        lines = [line for line in text.splitlines() if line.strip()]
-        return lines[-1].strip()[:300] if lines else ""
-
-    def stop(self, timeout: float = SIM_STOP_TIMEOUT_S) -> None:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds; by pid, never by name."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout)
-            except ProcessLookupError:
-                pass
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 # -- the board ---------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.board import Board, SimProcess
+from hil.board import Board
+from hil.simprocess import SimProcess
 from hil.errors import BootTimeout, KpuLoadError, MemoryOverflow, ReplError, SimError
 from hil.link import SerialLog
 from hil.rig import load_rig
