@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import KiB, BenchSim, Row, Section, Target, Timer, attached_board, say
+from hil.threshold import align_down as down, align_up as up, search_from_free_heap
 
 PATH = "/sd/bench_probe.kmodel"
 TARGET_PROBES = 13
@@ -68,33 +69,12 @@ class Prober:
         return ok
 
 
-def down(n: int, step: int) -> int:
-    return n // step * step
-
-
-def up(n: int, step: int) -> int:
-    return -(-n // step) * step
-
-
 def bisection(device, free: int, step: int) -> Search:
+    """The memory-threshold suite's own search (hil.threshold), bracketed from the free heap."""
     s = Search("bisection")
-    probe = Prober(device, s)
     with Timer() as t:
-        hi = up(free, step)
-        if probe(hi):
-            raise RuntimeError(f"a {hi}-byte model loaded with only {free} bytes of system heap free")
-        lo = down(free // 2, step)
-        while not probe(lo):
-            hi, lo = lo, down(lo // 2, step)
-            if lo < step:
-                raise RuntimeError(f"no model loads with {free} bytes of system heap free")
-        while hi - lo > step:
-            mid = lo + (hi - lo) // step // 2 * step
-            if probe(mid):
-                lo = mid
-            else:
-                hi = mid
-    s.seconds, s.ok, s.fail = t.s, lo, hi
+        edge = search_from_free_heap(Prober(device, s), free, step)
+    s.seconds, s.ok, s.fail = t.s, edge.ok, edge.fail
     return s
 
 

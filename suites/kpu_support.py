@@ -27,12 +27,12 @@ from typing import Any, Callable
 
 import pytest
 
+from hil import threshold
 from hil.errors import KpuLoadError, MemoryOverflow
 from hil.kmodel.fixtures import Fixture, ensure_fixture, load_manifest
 from hil.kmodel.onboard import writer_snippet
 
-KiB = 1024
-STEP = 4 * KiB                       # threshold resolution
+from hil.threshold import STEP, Edge, KiB, Loads, align_down, align_up  # noqa: F401 (the suites use them as ks.*)
 SD_DIR = "/sd/hil"
 FLASH_PREFIX = "/flash/hil_"         # /flash (SPIFFS on v0.6.2) has no directories: a name prefix
 KNOWN_V4_BUG = "known: this build has no kmodel v4 loader (field notes: the v4 load bug)"
@@ -415,103 +415,20 @@ def flash_sha256(device: Any, offset: int, size: int) -> str:
     return out[-1].decode() if out else ""
 
 
-# -- threshold searches ----------------------------------------------------------------------------
-Loads = Callable[[int], bool]
-
-
-@dataclass
-class Edge:
-    """The memory edge: ``ok`` loaded, ``fail`` = ok + step did not; every probe in order."""
-    ok: int
-    fail: int
-    probes: list[tuple[int, bool]] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.probes)
-
-    def describe(self) -> str:
-        return ", ".join(f"{size}:{'ok' if ok else 'no_mem'}" for size, ok in self.probes)
-
-
-def align_down(n: int, step: int = STEP) -> int:
-    return n // step * step
-
-
-def align_up(n: int, step: int = STEP) -> int:
-    return -(-n // step) * step
-
-
-def _recording(loads: Loads, probes: list[tuple[int, bool]]) -> Loads:
-    def probe(size: int) -> bool:
-        ok = loads(size)
-        probes.append((size, ok))
-        return ok
-    return probe
-
-
-def bisect_edge(loads: Loads, ok: int, fail: int, step: int = STEP,
-                probes: list[tuple[int, bool]] | None = None) -> Edge:
-    """Bisect between a size that loads and one that does not (fail - ok a multiple of step)."""
-    probes = [] if probes is None else probes
-    probe = _recording(loads, probes)
-    while fail - ok > step:
-        mid = ok + (fail - ok) // step // 2 * step
-        if probe(mid):
-            ok = mid
-        else:
-            fail = mid
-    return Edge(ok, fail, probes)
-
-
+# -- threshold searches (hil.threshold; a contradiction fails the test in one line) ----------------
 def search_from_free_heap(loads: Loads, free: int, step: int = STEP, smallest: int = 64 * KiB) -> Edge:
-    """Largest loadable size, bracketed from the free system heap and bisected to ``step``.
-
-    Upper bound: a model as large as the whole free heap (it also needs its main memory, so it
-    cannot fit). Lower bound: half the free heap. Both are probed, not assumed; a lower bound that
-    does not load is halved until one does.
-    """
-    probes: list[tuple[int, bool]] = []
-    probe = _recording(loads, probes)
-    hi = align_up(free, step)
-    if probe(hi):
-        pytest.fail(f"a {hi}-byte model loaded although only {free} bytes of system heap were free: "
-                    f"heap_free() does not report what kpu.load can use", pytrace=False)
-    lo = align_down(free // 2, step)
-    while not probe(lo):
-        hi, lo = lo, align_down(lo // 2, step)
-        if lo < smallest:
-            pytest.fail(f"not even a {hi}-byte model loads with {free} bytes of system heap free "
-                        f"(probes {Edge(0, 0, probes).describe()})", pytrace=False)
-    return bisect_edge(loads, lo, hi, step, probes)
+    try:
+        return threshold.search_from_free_heap(loads, free, step, smallest)
+    except threshold.ThresholdSearchError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def gallop_edge(loads: Loads, seed: int, step: int = STEP, floor: int = 64 * KiB,
                 ceiling: int = 16 * 1024 * KiB) -> Edge:
-    """Confirm an expected edge with few probes: ``seed`` and seed + step; when the edge is
-    elsewhere, widen the bracket by doubling steps, then bisect."""
-    probes: list[tuple[int, bool]] = []
-    probe = _recording(loads, probes)
-    seed = align_down(seed, step)
-    if probe(seed):
-        ok, d = seed, step
-        while True:
-            x = ok + d
-            if x > ceiling:
-                pytest.fail(f"models up to {ok} bytes load (probes {Edge(0, 0, probes).describe()}); "
-                            f"no memory edge below {ceiling}", pytrace=False)
-            if not probe(x):
-                return bisect_edge(loads, ok, x, step, probes)
-            ok, d = x, d * 2
-    fail, d = seed, step
-    while True:
-        x = seed - d
-        if x < floor:
-            pytest.fail(f"no model of {floor} bytes or more loads (probes {Edge(0, 0, probes).describe()})",
-                        pytrace=False)
-        if probe(x):
-            return bisect_edge(loads, x, fail, step, probes)
-        fail, d = x, d * 2
+    try:
+        return threshold.gallop_edge(loads, seed, step, floor, ceiling)
+    except threshold.ThresholdSearchError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def switch_cycles(config: pytest.Config) -> int:
