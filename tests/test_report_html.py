@@ -63,16 +63,22 @@ def test_page_has_nights_grid_and_plots(results, tmp_path):
         assert f'aria-label="{name}"' in sim
     assert "fell 180 KiB (2252800 -&gt; 2068480)" not in sim  # latest is the killed night ...
     assert "last line cut short" in page                    # ... and its notes are shown
-    assert page.count("<svg") == 5
+    assert sim.count('<figure><svg') == 5                    # one plot per measurement
+    assert page.count('<figure class="kf">') == 2            # key figures: threshold, leak
 
 
 def test_latest_summary_names_the_regressions(tmp_path):
     runs, _ = find_runs(DATA / "history")
     from hil.report.runs import load_run
     page = render_html(runs + [load_run(DATA / "old"), load_run(DATA / "new")])
-    assert "threshold_sd_bytes on sim/maixpy-v0.6.2-full fell 180 KiB (2252800 -&gt; 2068480)" in page
-    assert "new failure: suites/test_load_sd.py::test_load_v4" in page
-    assert 'class="summary bad"' in page and 'class="summary good"' in page
+    assert "threshold_sd_bytes fell 180 KiB (2252800 -&gt; 2068480)" in page
+    assert ('<code>test_load_sd.py::test_load_v4</code> <span class="reason">kpu.load raised '
+            'ValueError</span>') in page
+    # worst rig first: sim regressed, maixbit only had a broken test
+    table = page[page.index('<table class="rigs">'):page.index("</table>")]
+    assert table.index("<b>sim</b>") < table.index("<b>maixbit</b>")
+    assert '<tr class="bad">' in table and '<tr class="warn">' in table
+    assert 'class="story bad" id="story-sim"' in page
 
 
 def test_html_needs_readable_runs(tmp_path, capsys):

@@ -72,11 +72,19 @@ def test_killed_run_cut_last_line_is_tolerated_and_noted():
     assert any("no footer" in n for n in run.notes)
 
 
-def test_killed_run_can_be_compared(capsys):
+def test_killed_run_is_refused_in_one_line_unless_allowed(capsys):
+    # a killed run proves nothing about the tests it never reached: exit 2, never "regression"
     code = hil_main(["report", "compare", str(GOOD), str(DATA / "killed")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"hil: {DATA / 'killed' / 'run.jsonl'}:4: NEW run 2024-05-03T020000-sim "
+                           f"was killed (no footer, last line cut short; 2 tests recorded)")
+    assert "--allow-incomplete" in line
+    code = hil_main(["report", "compare", "--allow-incomplete", str(GOOD), str(DATA / "killed")])
     out = capsys.readouterr().out
     assert code in (0, 1)
-    assert "last line cut short" in out
+    assert "last line cut short" in out and "Not reached" in out
 
 
 def test_cut_inside_a_multibyte_character_at_the_end(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +53,33 @@ class Header:
     port: str = ""
     argv: tuple[str, ...] = ()
     worker: str | None = None
+    # Optional: what the plugin knows of the build beyond its profile (absent in older records).
+    firmware_family: str = ""
+    firmware_banner: str = ""
+    firmware_image: str = ""
+    firmware_image_sha256: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.firmware_family or profile_family(self.firmware_profile)
+
+
+def profile_family(profile: str) -> str:
+    """A profile's family when the record does not say: its name up to the first '-' or '_'
+    ("maixpy-v0.6.2-full" -> "maixpy"). Profiles of one family share their expectations' shape,
+    so their runs are compared test by test."""
+    head = re.split(r"[-_]", profile.strip(), maxsplit=1)[0]
+    return head.lower()
+
+
+@dataclass(frozen=True)
+class FirmwareInfo:
+    """What a run says about the build on one rig."""
+    profile: str = ""
+    version: str = ""
+    banner: str = ""
+    image: str = ""
+    image_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,14 @@ class Run:
     finished: bool                   # every file has a footer
     exitstatus: int | None           # worst footer exitstatus, None when killed
     notes: tuple[str, ...] = field(default=())
+    finished_at: datetime | None = None   # the last footer's time, None when killed
+
+    @property
+    def wall_s(self) -> float | None:
+        """Suite wall time: first header to last footer (None for a killed run)."""
+        if not self.finished or self.started is None or self.finished_at is None:
+            return None
+        return max(0.0, (self.finished_at - self.started).total_seconds())
 
     @property
     def rigs(self) -> tuple[str, ...]:
@@ -108,6 +144,30 @@ class Run:
             if t.rig == rig:
                 return t.firmware_profile, t.firmware_version
         return "", ""
+
+    def header_of(self, rig: str) -> Header | None:
+        return next((h for h in self.headers if h.rig == rig), None)
+
+    def board_of(self, rig: str) -> str:
+        h = self.header_of(rig)
+        if h is not None and h.board:
+            return h.board
+        return next((t.board for t in self.tests if t.rig == rig and t.board), "")
+
+    def family_of(self, rig: str) -> str:
+        h = self.header_of(rig)
+        return h.family if h is not None else profile_family(self.firmware_of(rig)[0])
+
+    def firmware_info(self, rig: str) -> FirmwareInfo | None:
+        """The build ``rig`` ran, as far as the record says (None when the rig is not in it)."""
+        if rig not in self.rigs:
+            return None
+        h = self.header_of(rig)
+        profile, version = self.firmware_of(rig)
+        if h is None:
+            return FirmwareInfo(profile, version)
+        return FirmwareInfo(profile, version, h.firmware_banner, h.firmware_image,
+                            h.firmware_image_sha256)
 
     @property
     def label(self) -> str:
@@ -186,10 +246,18 @@ def _number(line: _Line, key: str, value: Any, nullable: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise line.fail(f"measurement {key!r} must be a number, got {_short(value)}")
-    f = float(value)
-    if math.isnan(f):
-        raise line.fail(f"measurement {key!r} is NaN")
+    try:
+        f = float(value)
+    except OverflowError:   # an integer literal too large for a float
+        raise line.fail(f"measurement {key!r} is out of range ({str(value)[:20]}...)") from None
+    if not math.isfinite(f):
+        raise line.fail(f"measurement {key!r} is {_nonfinite(f)}, not a finite number "
+                        f"(the writer records an unreadable value as null)")
     return f
+
+
+def _nonfinite(f: float) -> str:
+    return "NaN" if math.isnan(f) else ("Infinity" if f > 0 else "-Infinity")
 
 
 def _read_lines(file: Path) -> tuple[list[_Line], list[str]]:
@@ -198,6 +266,8 @@ def _read_lines(file: Path) -> tuple[list[_Line], list[str]]:
         raw = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such run record") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file}: a directory, not a run record") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
     try:
@@ -208,35 +278,91 @@ def _read_lines(file: Path) -> tuple[list[_Line], list[str]]:
             text = raw[:exc.start].decode("utf-8")
         else:
             line = raw[:exc.start].count(b"\n") + 1
+            if line == 1:
+                raise ConfigError(f"{file}:1: not a hil run record: binary data, not UTF-8 text "
+                                  f"(byte {exc.start}{_sniff(raw)})") from None
             raise ConfigError(f"{file}:{line}: not UTF-8 text (byte {exc.start})") from None
     notes: list[str] = []
     lines: list[_Line] = []
     chunks = text.split("\n")
     ends_clean = text.endswith("\n")
-    last_index = max((i for i, c in enumerate(chunks) if c.strip()), default=-1)
+    filled = [i for i, c in enumerate(chunks) if c.strip()]
+    first_index = filled[0] if filled else -1
+    last_index = filled[-1] if filled else -1
     for i, chunk in enumerate(chunks):
         if not chunk.strip():
             continue
         lineno = i + 1
         try:
-            data = json.loads(chunk)
+            data = _parse_json(chunk)
         except json.JSONDecodeError as exc:
             if i == last_index and not ends_clean:
                 notes.append(f"{file}:{lineno}: last line cut short ({len(chunk)} bytes, the run "
                              f"was killed mid-write); ignored")
                 continue
+            if i == first_index:
+                raise ConfigError(f"{file}:{lineno}: {_foreign(text, chunk)}") from None
             cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(chunk.rstrip()) - 1
             what = ("truncated JSON line (cut mid-record, not at the end of the file)" if cut
                     else f"invalid JSON ({exc.msg} at column {exc.colno})")
             raise ConfigError(f"{file}:{lineno}: {what}") from None
+        except _Unreadable as exc:
+            raise ConfigError(f"{file}:{lineno}: {exc}") from None
         if not isinstance(data, dict):
+            if i == first_index:
+                raise ConfigError(f"{file}:{lineno}: not a hil run record: line 1 is "
+                                  f"{_short(data)}, not a JSON object")
             raise ConfigError(f"{file}:{lineno}: a record must be a JSON object, got {_short(data)}")
         lines.append(_Line(file, lineno, data))
     return lines, notes
 
 
+class _Unreadable(ValueError):
+    pass
+
+
+def _parse_json(chunk: str) -> Any:
+    try:
+        return json.loads(chunk)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise _Unreadable("JSON nested too deeply to read") from None
+    except ValueError as exc:   # e.g. an integer of more digits than Python converts
+        raise _Unreadable(f"unreadable JSON value ({' '.join(str(exc).split())[:80]})") from None
+
+
+def _sniff(raw: bytes) -> str:
+    kinds = {b"\x89PNG": "a PNG image", b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "gzip data",
+             b"\x7fELF": "an ELF binary", b"%PDF": "a PDF"}
+    for magic, name in kinds.items():
+        if raw.startswith(magic):
+            return f"; looks like {name}"
+    return ""
+
+
+def _foreign(text: str, first: str) -> str:
+    """Why a file whose first line is not JSON is not a run record, as one clause."""
+    try:
+        whole = _parse_json(text)
+    except (ValueError, RecursionError):
+        whole = None
+    if isinstance(whole, (dict, list)):
+        keys = (f" with keys {', '.join(list(whole)[:4])}" if isinstance(whole, dict) and whole
+                else "")
+        return (f"not a hil run record: one multi-line JSON document{keys} (a run record is "
+                f"JSON Lines: one object per line, a header first)")
+    head = " ".join(first.split())
+    head = head if len(head) <= 30 else head[:27] + "..."
+    return f"not a hil run record: line 1 is not JSON (starts {head!r})"
+
+
 def _header(line: _Line) -> Header:
     d = line.data
+    if "type" not in d and "schema" not in d:
+        keys = ", ".join(list(d)[:4]) + (", ..." if len(d) > 4 else "")
+        raise line.fail(f"not a hil run record: the first record has no 'type' "
+                        f"(keys: {keys or 'none'})")
     if d.get("type") != "header":
         raise line.fail(f"first record must be the header, got type {_short(d.get('type'))}"
                         if "type" in d else "first record must be the header (no 'type')")
@@ -262,6 +388,11 @@ def _header(line: _Line) -> Header:
         port=line.get("port", str, "", rtype="header"),
         argv=tuple(str(a) for a in argv),
         worker=line.get("worker", str, None, nullable=True, rtype="header"),
+        firmware_family=line.get("firmware_family", str, "", nullable=True, rtype="header") or "",
+        firmware_banner=line.get("firmware_banner", str, "", nullable=True, rtype="header") or "",
+        firmware_image=line.get("firmware_image", str, "", nullable=True, rtype="header") or "",
+        firmware_image_sha256=line.get("firmware_image_sha256", str, "", nullable=True,
+                                       rtype="header") or "",
     )
 
 
@@ -296,6 +427,8 @@ def _test(line: _Line, header: Header) -> TestResult:
     if outcome not in OUTCOMES:
         raise line.fail(f"test outcome {outcome!r} unknown (known: {', '.join(OUTCOMES)})")
     duration = line.get("duration", (int, float), 0.0, rtype=r)
+    if not math.isfinite(float(duration)):
+        raise line.fail(f"test 'duration' is {_nonfinite(float(duration))}, not a finite number")
     ms = line.get("measurements", list, [], rtype=r)
     markers = line.get("markers", list, [], rtype=r)
     rig = line.get("rig", str, header.rig, rtype=r)
@@ -425,6 +558,8 @@ def load_run(path: str | Path) -> Run:
             by_key[key] = t
     starts = [r.header.started for r in records if r.header.started is not None]
     finished = all(r.footer is not None for r in records)
+    ends = [parse_time(r.footer["finished"]) for r in records if r.footer is not None]
+    finished_at = max((e for e in ends if e is not None), default=None) if finished else None
     statuses = [r.footer["exitstatus"] for r in records
                 if r.footer is not None and r.footer["exitstatus"] is not None]
     return Run(path=p, run_id=ids[0] if len(ids) == 1 else records[0].header.run_id,
@@ -433,7 +568,7 @@ def load_run(path: str | Path) -> Run:
                tests=tuple(by_key.values()),
                finished=finished,
                exitstatus=max(statuses) if finished and statuses else None,
-               notes=tuple(notes))
+               notes=tuple(notes), finished_at=finished_at)
 
 
 def _later(a: TestResult, b: TestResult) -> TestResult:
