@@ -15,11 +15,15 @@ from hil.report.runs import find_runs, load_run, parse_time
 DATA = Path(__file__).parent / "data" / "records"
 BAD = DATA / "bad"
 EXPECTED = json.loads((BAD / "EXPECTED.json").read_text())
+INCOMPLETE = DATA / "incomplete"
+KILLED = json.loads((INCOMPLETE / "EXPECTED.json").read_text())
 GOOD = DATA / "old"
 
 
 def test_expected_covers_every_bad_file():
-    assert sorted(p.name for p in BAD.glob("*.jsonl")) == sorted(EXPECTED)
+    assert sorted(p.name for p in BAD.iterdir() if p.name != "EXPECTED.json") == sorted(EXPECTED)
+    assert sorted(p.name for p in INCOMPLETE.iterdir()
+                  if p.name != "EXPECTED.json") == sorted(KILLED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -41,6 +45,29 @@ def test_bad_record_makes_compare_exit_2(name, capsys):
     assert err.startswith("hil: ") and name in err and EXPECTED[name] in err
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_record_makes_the_page_exit_2(name, tmp_path, capsys):
+    # the page skips a bad night among good ones, but with nothing readable it has nothing to say
+    (tmp_path / "res" / "night").mkdir(parents=True)
+    (tmp_path / "res" / "night" / "run.jsonl").write_bytes((BAD / name).read_bytes())
+    code = hil_main(["report", "html", str(tmp_path / "res"), "-o", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "no readable runs" in err and EXPECTED[name].split(":", 2)[-1].strip()[:30] in err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("name", sorted(KILLED))
+def test_killed_run_makes_compare_exit_2_in_one_line(name, capsys):
+    code = hil_main(["report", "compare", str(GOOD), str(INCOMPLETE / name)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"hil: {INCOMPLETE / name}") and KILLED[name] in line
+    assert hil_main(["report", "compare", "--allow-incomplete", str(GOOD),
+                     str(INCOMPLETE / name)]) in (0, 1)
+
+
 def test_bad_record_as_old_side_also_exit_2(capsys):
     assert hil_main(["report", "compare", str(BAD / "unknown_schema.jsonl"), str(GOOD)]) == 2
     assert "unknown schema 2" in capsys.readouterr().err
@@ -54,6 +81,42 @@ def test_exit_2_through_the_real_command_line(tmp_path):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "truncated_middle.jsonl:2: truncated JSON line" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["value_infinity.jsonl", "value_nan.jsonl", "foreign_image.png",
+                                  "foreign_compare.json"])
+def test_no_traceback_and_no_exit_1_through_the_real_command_line(name):
+    for args in (["compare", str(GOOD), str(BAD / name)], ["compare", str(BAD / name), str(GOOD)]):
+        proc = subprocess.run([sys.executable, "-m", "hil", "report", *args],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_extreme_but_finite_values_never_break_a_report(tmp_path, capsys):
+    """Values at the edge of a double: subtracting them overflows, charts cannot tick them."""
+    h = {"type": "header", "schema": 1, "run_id": "x", "rig": "sim", "board": "maix-bit",
+         "firmware_profile": "p", "started": "2024-05-01T02:00:00Z"}
+    values = [1.7e308, -1.7e308, 5e-324, 0.0, -0.0, 1e-300]
+    for i, (old, new) in enumerate(zip(values, reversed(values))):
+        for side, v in (("a", old), ("b", new)):
+            d = tmp_path / "res" / f"{side}{i}"
+            d.mkdir(parents=True)
+            hdr = dict(h, run_id=f"{side}{i}", started=f"2024-05-0{1 if side == 'a' else 2}T02:00:00Z")
+            t = {"type": "test", "nodeid": "t.py::test_x", "outcome": "failed", "duration": v if v >= 0 else 0,
+                 "message": "", "measurements": [
+                     {"name": "threshold_sd_bytes", "value": v, "unit": "bytes", "low": -v, "high": v},
+                     {"name": "leak_per_cycle_bytes", "value": v, "unit": "bytes", "ok": False},
+                     {"name": "load_time_s", "value": v, "unit": "s"}]}
+            f = {"type": "footer", "finished": "2024-05-02T03:00:00Z", "exitstatus": 1}
+            (d / "run.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (hdr, t, f)))
+        code = hil_main(["report", "compare", "--json", str(tmp_path / "res" / f"a{i}"),
+                         str(tmp_path / "res" / f"b{i}")])
+        assert code in (0, 1), capsys.readouterr().err
+        assert hil_main(["report", "compare", str(tmp_path / "res" / f"a{i}"),
+                         str(tmp_path / "res" / f"b{i}")]) in (0, 1)
+    assert hil_main(["report", "html", str(tmp_path / "res"), "-o", str(tmp_path / "r.html")]) == 0
+    capsys.readouterr()
 
 
 def test_missing_and_empty_directories(tmp_path, capsys):

@@ -329,7 +329,8 @@ def _parse_json(chunk: str) -> Any:
     except RecursionError:
         raise _Unreadable("JSON nested too deeply to read") from None
     except ValueError as exc:   # e.g. an integer of more digits than Python converts
-        raise _Unreadable(f"unreadable JSON value ({' '.join(str(exc).split())[:80]})") from None
+        why = " ".join(str(exc).split(";")[0].split())[:100]
+        raise _Unreadable(f"unreadable JSON value ({why})") from None
 
 
 def _sniff(raw: bytes) -> str:
