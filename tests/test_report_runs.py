@@ -252,6 +252,32 @@ def test_records_from_the_real_writer_are_read(tmp_path):
     assert b.broken and b.message == "LinkError: lost"
 
 
+def test_what_the_writer_knows_of_the_build_reaches_the_firmware_line(tmp_path):
+    from hil.report.compare import compare_runs
+    from hil.report.record import RunRecordWriter
+    for name, sha, banner in (("a", "11" * 32, "MicroPython v0.6.2-75-g973361c0d on 2022-04-16"),
+                              ("b", "22" * 32, "MicroPython v0.6.2-75-g973361c0d on 2022-05-01")):
+        w = RunRecordWriter(tmp_path / name)
+        w.header(run_id=name, rig="sim", board="maix-bit", firmware_profile="maixpy-v0.6.2-full",
+                 firmware_version="v0.6.2-75-g973361c0d",
+                 firmware={"family": "maixpy", "banner": banner, "image": "maixpy.bin",
+                           "image_sha256": sha})
+        w.test(nodeid="t.py::test_a", rig="sim", firmware_profile="maixpy-v0.6.2-full",
+               outcome="passed", duration=0.1, started="")
+        w.footer(0)
+    with pytest.raises(ValueError, match="firmware key 'colour'"):
+        RunRecordWriter(tmp_path / "c").header(run_id="c", rig="r", board="b",
+                                               firmware_profile="p", firmware={"colour": "red"})
+    a, b = load_run(tmp_path / "a"), load_run(tmp_path / "b")
+    assert a.headers[0].family == "maixpy" and a.firmware_info("sim").image == "maixpy.bin"
+    (g,) = compare_runs(a, b).groups
+    # same version string, another build: the report says so
+    assert g.firmware_change == (
+        "maixpy-v0.6.2-full v0.6.2-75-g973361c0d: same version, new image, image sha256 "
+        "111111111111 -> 222222222222 (maixpy.bin); banner 'MicroPython v0.6.2-75-g973361c0d on "
+        "2022-04-16' -> 'MicroPython v0.6.2-75-g973361c0d on 2022-05-01'")
+
+
 def test_run_one_level_down_as_the_plugin_writes_it(tmp_path, capsys):
     import shutil
     from hil.report.runs import locate_run

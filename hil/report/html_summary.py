@@ -17,6 +17,8 @@ from hil.report.matching import previous_for
 from hil.report.runs import Run
 from hil.report.story import GroupStory, Story, story_of
 
+MAX_FAILURES = 25   # a night where everything broke still shows the other rigs' lines
+
 
 @dataclass(frozen=True)
 class RigNight:
@@ -136,8 +138,12 @@ def _group(g: GroupStory, several: bool) -> str:
     if several:
         parts.append(f'<h3>{escape(g.label)} (vs {escape(g.group.old_label)})</h3>')
     if g.failures:
+        more = len(g.failures) - MAX_FAILURES
+        tail = (f'<p class="also">... and {more} more new failures: see the grid of '
+                f'<a href="#rig-{escape(g.rig)}">{escape(g.rig)}</a>.</p>' if more > 0 else "")
         parts.append(f'<h3 class="fails">New failures ({len(g.failures)})</h3>'
-                     f'<ol class="failures">{"".join(_failure(t) for t in g.failures)}</ol>')
+                     f'<ol class="failures">'
+                     f'{"".join(_failure(t) for t in g.failures[:MAX_FAILURES])}</ol>{tail}')
     if g.group.firmware_change:
         parts.append(f'<p class="fw"><b>Firmware changed:</b> '
                      f'{escape(g.group.firmware_change)}</p>')

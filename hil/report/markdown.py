@@ -72,11 +72,13 @@ def _story(story: Story) -> list[str]:
     failures = story.failures
     if failures:
         out.append(f"**New failures ({len(failures)})**")
-        for g, t in failures:
+        for g, t in failures[:_MAX_ITEMS]:
             added = " (added test)" if t.kind == "added_failing" else ""
             out.append(f"- {_who(g, story)}`{t.nodeid}`{added}: {_one_line(t.reason)}")
             for v in t.violations:
                 out.append(f"  - band: {v.phrase}")
+        if len(failures) > _MAX_ITEMS:
+            out.append(f"- ... and {len(failures) - _MAX_ITEMS} more (see --json)")
         out.append("")
     changes = [g for g in story.groups if g.group.firmware_change]
     for g in changes:
@@ -157,7 +159,7 @@ def render_markdown(c: Comparison) -> str:
     for g in story.groups:
         lines.extend(_group(g))
     if not any(g.group.tests or g.group.measurements for g in story.groups):
-        lines.append("Nothing changed.")
+        lines.append("No test or measurement changed.")
         lines.append("")
     lines.append(f"OLD: {', '.join(c.old)}; NEW: {', '.join(c.new)}"
                  + (f"; flaky checked over {c.history_runs} older night(s)" if c.history_runs
