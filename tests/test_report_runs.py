@@ -179,6 +179,17 @@ def test_extra_keys_and_missing_optional_keys_are_fine(tmp_path):
     assert t.rig == "r" and t.firmware_profile == "p" and t.measurements == ()
 
 
+def test_record_types_a_newer_writer_adds_are_skipped_with_a_note(tmp_path):
+    lines = (GOOD / "run-gw0.jsonl").read_text().splitlines()
+    step = json.dumps({"type": "step", "nodeid": "x", "name": "kpu.load", "duration": 0.4})
+    f = tmp_path / "run.jsonl"
+    f.write_text("\n".join([lines[0], step, lines[1], step, step] + lines[2:]) + "\n")
+    run = load_run(f)
+    assert len(run.tests) == len(load_run(GOOD / "run-gw0.jsonl").tests) and run.finished
+    assert [n for n in run.notes if "step" in n] == [
+        f"{f}: 3 records of type 'step' unknown to this hil (it reads header, test, footer); ignored"]
+
+
 def test_same_test_twice_keeps_the_later_and_notes_it(tmp_path):
     h = json.dumps({"type": "header", "schema": 1, "run_id": "x", "rig": "r",
                     "firmware_profile": "p"})

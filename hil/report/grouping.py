@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from hil.report.compare import MeasurementChange
+from hil.report.changes import MeasurementChange
 from hil.report.phrases import (human_amount, human_range, human_value, limits_text,
                                  measurement_phrase)
 

@@ -7,7 +7,7 @@ follows: fixed, still failing, flaky, added, gone, broken, and the members of ea
 """
 from __future__ import annotations
 
-from hil.report.compare import Comparison, TestChange
+from hil.report.changes import Comparison, TestChange
 from hil.report.grouping import ChangeLine, single_phrase
 from hil.report.phrases import human_amount
 from hil.report.story import GroupStory, Story, story_of

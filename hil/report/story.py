@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hil.report.compare import FAILING_KINDS, Comparison, Group, TestChange, summarize
+from hil.report.changes import FAILING_KINDS, Comparison, Group, TestChange, summarize
 from hil.report.grouping import ChangeLine, group_changes
 
 TOP_KINDS = ("new_failure", "added_failing")

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from hil.report.compare import human_value
+from hil.report.phrases import human_value
 
 W, H = 460, 210
 LEFT, RIGHT, TOP, BOTTOM = 74, 12, 26, 44

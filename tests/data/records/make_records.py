@@ -205,7 +205,7 @@ BAD: dict[str, tuple[str | bytes, str]] = {
     "garbage_line.jsonl": (H + "\n" + "<<<<<<< HEAD\n" + F + "\n", ":2: invalid JSON"),
     "not_object.jsonl": (H + "\n" + "[1, 2, 3]\n", ":2: a record must be a JSON object"),
     "no_type.jsonl": (H + "\n" + _with(type=...) + "\n", ":2: record has no 'type'"),
-    "unknown_type.jsonl": (H + "\n" + _with(type="bogus") + "\n", ":2: unknown record type 'bogus'"),
+    "type_not_a_name.jsonl": (H + "\n" + _with(type=7) + "\n", ":2: record 'type' must be a name, got 7"),
     "second_header.jsonl": (H + "\n" + H + "\n", ":2: second header in one file"),
     "after_footer.jsonl": (H + "\n" + F + "\n" + TJ + "\n", ":3: record after the footer"),
     "missing_nodeid.jsonl": (H + "\n" + _with(nodeid=...) + "\n", ":2: test record has no 'nodeid'"),
