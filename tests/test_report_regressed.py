@@ -241,3 +241,15 @@ def test_first_screen_in_chromium_holds_the_failures_with_their_reasons(tmp_path
     artifacts = ROOT / "results" / "artifacts"
     if artifacts.is_dir():
         shutil.copy(png, artifacts / "report-regressed-night.png")
+
+
+def test_a_first_night_still_shows_its_failures_with_reasons(tmp_path):
+    shutil.copytree(REGRESSED, tmp_path / "results" / "regressed")
+    out = tmp_path / "report.html"
+    assert hil_main(["report", "html", str(tmp_path / "results"), "-o", str(out)]) == 0
+    parser = _Text()
+    parser.feed(out.read_text())
+    lines = parser.lines()
+    assert any("first night, 3 failing" in line for line in lines[:12])
+    for nodeid, reason in _failures():
+        assert any(nodeid.removeprefix("suites/") in line and reason in line for line in lines[:30])

@@ -299,7 +299,8 @@ def _classify(o: TestResult, n: TestResult, seq: list[str]) -> TestChange | None
         return TestChange("new_failure", n.nodeid, label, o.outcome, n.outcome, n.message,
                           reason=why, violations=found)
     if o.failed and n.ok:
-        return TestChange("fixed", n.nodeid, label, o.outcome, n.outcome, o.message)
+        return TestChange("fixed", n.nodeid, label, o.outcome, n.outcome, o.message,
+                          reason=short_reason(o.message, violations(o)))
     if n.outcome == "skipped" and o.outcome != "skipped":
         return TestChange("newly_skipped", n.nodeid, label, o.outcome, n.outcome, n.message)
     return None

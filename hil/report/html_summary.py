@@ -14,6 +14,7 @@ from html import escape
 from hil.report.compare import Comparison, TestChange, compare_runs
 from hil.report.grouping import ChangeLine, single_phrase
 from hil.report.matching import previous_for
+from hil.report.reasons import short_reason, violations
 from hil.report.runs import Run
 from hil.report.story import GroupStory, Story, story_of
 
@@ -165,10 +166,30 @@ def _group(g: GroupStory, several: bool) -> str:
     return "".join(parts)
 
 
+def _first_night(n: RigNight) -> str:
+    """A rig with nothing earlier to compare with: its failures, with their reasons, still."""
+    failed = [t for t in n.latest.tests if t.rig == n.rig and t.failed]
+    if not failed:
+        return ""
+    items = []
+    for t in sorted(failed, key=lambda t: t.nodeid)[:MAX_FAILURES]:
+        found = violations(t)
+        items.append(_failure(TestChange("failed", t.nodeid, t.rig, None, t.outcome, t.message,
+                                         reason=short_reason(t.message, found),
+                                         violations=found)))
+    return (f'<section class="story warn" id="story-{escape(n.rig)}"><h2>{escape(n.rig)}: '
+            f'first night, {len(failed)} failing</h2><h3 class="fails">Failures '
+            f'({len(failed)})</h3><ol class="failures">{"".join(items)}</ol>'
+            f'<div class="cmp">Nothing earlier on this rig or on the same board and firmware '
+            f'family to compare with.</div></section>')
+
+
 def story_html(n: RigNight) -> str:
     """One rig's story block; empty when its night has nothing to tell."""
     s = n.story
-    if s is None or not any(g.has_news or g.group.tests for g in s.groups):
+    if s is None:
+        return _first_night(n)
+    if not any(g.has_news or g.group.tests for g in s.groups):
         return ""
     cls = "bad" if s.regression else "warn"
     groups = [g for g in s.groups if g.has_news or g.group.tests]
