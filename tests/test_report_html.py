@@ -203,3 +203,25 @@ def test_page_renders_in_headless_chromium(results, tmp_path):
     artifacts = ROOT / "results" / "artifacts"
     if artifacts.is_dir():
         shutil.copy(png, artifacts / "report-html-screenshot.png")
+
+
+def test_key_figures_default_option_and_fallback(results, tmp_path):
+    from hil.report.keyfigs import choose
+    runs, _ = find_runs(results)
+    assert choose(runs) == ["threshold_sd_bytes", "leak_per_cycle_bytes"]   # defaults present
+    assert choose(runs, ("load_time_sd_v3_s",)) == ["load_time_sd_v3_s"]
+    out = tmp_path / "k.html"
+    assert hil_main(["report", "html", str(results), "-o", str(out),
+                     "--key-figure", "load_time_sd_v3_s", "--key-figure", "sys_heap_free_bytes"]) == 0
+    page = out.read_text()
+    keyfigs = page[page.index('<div class="keyfigs">'):page.index("Every rig, night by night")]
+    assert keyfigs.count('<figure class="kf">') == 2
+    assert 'aria-label="load_time_sd_v3_s"' in keyfigs and 'aria-label="threshold_sd_bytes"' not in keyfigs
+    # suites of one's own, none of the defaults: the measurements judged against limits
+    from dataclasses import replace
+    from hil.report.runs import Measurement
+    renamed = [replace(r, tests=tuple(replace(t, measurements=tuple(
+        Measurement("my_" + m.name, m.value, m.unit, m.low, m.high, m.ok) for m in t.measurements))
+        for t in r.tests)) for r in runs]
+    assert choose(renamed) == ["my_leak_per_cycle_bytes", "my_load_time_flash_s",
+                               "my_load_time_sd_v3_s"]    # judged in as many runs; then by name

@@ -176,3 +176,23 @@ def test_nightly_same_stamp_twice_gets_a_new_dir(fake, capsys):
     assert night(HEALTHY, "2024-05-01T020000") == 0
     assert night(HEALTHY, "2024-05-01T020000") == 0
     assert (results / "2024-05-01T020000-simfake-2").is_dir()
+
+
+def test_nightly_new_rig_is_compared_with_its_kin(fake, capsys):
+    """A rig new to the results (renamed, or the regressed build on its own rig) is compared
+    with the latest run on the same board and firmware family, and the report says so."""
+    night, results = fake
+    assert night(HEALTHY, "2024-05-01T020000") == 0
+    capsys.readouterr()
+    scenario = dict(REGRESSED, firmware={"simfake-b": REGRESSED["firmware"]["simfake"]})
+    (results.parent / "scenario.json").write_text(json.dumps(scenario))
+    code = hil_main(["nightly", "--rig", "simfake-b", "--results", str(results),
+                     "--suites", str(results.parent / "fake_suites"), "--now", "2024-05-02T020000",
+                     "--timeout", "120", "--", "-p", "no:hil.plugin", "-p", "no:cacheprovider", "-q"])
+    md = capsys.readouterr().out
+    assert code == 1
+    assert "**New failures (2)**" in md and "Gone tests" not in md and "Added tests" not in md
+    assert "first night on rig simfake-b: compared with rig simfake's run" in md
+    assert "same board and firmware family, test by test" in md
+    page = (results / "report.html").read_text()
+    assert page.index("<b>simfake-b</b>") < page.index("<b>simfake</b>")   # worst rig first

@@ -230,8 +230,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     for r in good:
         assert r.run is not None
         # The rig's own previous night; for a new or renamed rig, the latest earlier run on
-        # the same board and firmware family (matching.previous_for).
-        found = previous_for(history, r.rig, r.run)
+        # the same board and firmware family (matching.previous_for), tonight's earlier runs
+        # of other rigs included, as the page (report.html) does.
+        found = previous_for(history + [g.run for g in good if g.run is not None], r.rig, r.run)
         if found is None:
             notes.append(f"first night on rig {r.rig}: no earlier run on it or on the same "
                          f"board and firmware family to compare with")

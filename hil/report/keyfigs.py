@@ -42,7 +42,8 @@ def choose(runs: list[Run], wanted: tuple[str, ...] | None = None) -> list[str]:
     present = [n for n in DEFAULT_KEY_FIGURES if seen[n]]
     if present:
         return present
-    return [n for n, _ in limited.most_common(MAX_FALLBACK)]
+    ranked = sorted(limited.items(), key=lambda kv: (-kv[1], kv[0]))   # most runs, then by name
+    return [n for n, _ in ranked[:MAX_FALLBACK]]
 
 
 def _day(run: Run) -> str:
