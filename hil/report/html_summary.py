@@ -162,7 +162,12 @@ def _group(g: GroupStory, several: bool) -> str:
             if g.group.of(k)]
     if rest:
         also = "; ".join(f"{len(g.group.of(k))} {w}" for k, w in rest)
-        parts.append(f'<p class="also">Also: {escape(also)} (details below).</p>')
+        items = "".join(
+            f'<li>{escape(w)}: <code>{escape(t.nodeid.removeprefix("suites/"))}</code> '
+            f'<span class="meta">{escape(t.reason or " ".join(t.message.split())[:160])}</span></li>'
+            for k, w in rest for t in g.group.of(k)[:MAX_FAILURES])
+        parts.append(f'<details class="also"><summary>Also: {escape(also)}</summary>'
+                     f'<ul class="members">{items}</ul></details>')
     return "".join(parts)
 
 
