@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("compare", help="what changed between two runs; exit 1 on a regression",
                        description="Compare two runs (run directories or run.jsonl files). "
-                                   "Exit 0: no regression, 1: regression, 2: bad input.")
+                                   "Exit 0: no regression, 1: regression, 2: bad input or a "
+                                   "killed run.")
     c.add_argument("old", metavar="OLD", help="the earlier run (directory or .jsonl)")
     c.add_argument("new", metavar="NEW", help="the later run (directory or .jsonl)")
     c.add_argument("--history", metavar="DIR",

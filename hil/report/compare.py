@@ -230,7 +230,8 @@ def compare_runs(old: Run | list[Run], new: Run | list[Run], *, history: list[Ru
                       pairings=pairings)
 
 
-def _pairings(keys: _Keys, old_runs: list[Run], new_runs: list[Run], match_by: str) -> tuple[str, ...]:
+def _pairings(keys: _Keys, old_runs: list[Run], new_runs: list[Run],
+              match_by: str) -> tuple[str, ...]:
     if keys.pairs:
         return tuple(describe(p, old_runs, new_runs) for _, p in sorted(keys.pairs.items()))
     what = {"firmware": "by firmware profile and test (any rig running the same profile)",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
 
 from hil.report.changes import MeasurementChange
 from hil.report.phrases import (human_amount, human_range, human_value, limits_text,
@@ -65,7 +66,7 @@ def _sign(m: MeasurementChange) -> int:
     return (m.delta > 0) - (m.delta < 0)
 
 
-def group_changes(changes: list[MeasurementChange] | tuple[MeasurementChange, ...]) -> list[ChangeLine]:
+def group_changes(changes: Sequence[MeasurementChange]) -> list[ChangeLine]:
     """The changes as lines: groups first (largest first), then single changes, largest
     relative change first. Every change is in exactly one line."""
     buckets: dict[tuple, list[MeasurementChange]] = {}

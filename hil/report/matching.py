@@ -49,7 +49,8 @@ def identity(runs: list[Run], rig: str) -> tuple[str, str, str]:
     return run.board_of(rig), run.family_of(rig), run.firmware_of(rig)[0]
 
 
-def pair_rigs(old_runs: list[Run], new_runs: list[Run], *, by_board: bool = True) -> dict[str, RigPair]:
+def pair_rigs(old_runs: list[Run], new_runs: list[Run], *,
+              by_board: bool = True) -> dict[str, RigPair]:
     """NEW rig -> the OLD rig it is compared with (see the module docstring)."""
     olds = _rigs(old_runs)
     news = _rigs(new_runs)
@@ -101,8 +102,9 @@ def describe(pair: RigPair, old_runs: list[Run], new_runs: list[Run]) -> str:
     if pair.old_rig is None:
         return f"{new}: not compared: {pair.note}"
     if pair.how == SAME_RIG:
-        return (f"{pair.new_rig}{_board(new_runs, pair.new_rig)}: {_run_text(new_runs, pair.new_rig)} "
-                f"against {_run_text(old_runs, pair.new_rig)}: same rig, test by test")
+        rig = pair.new_rig
+        return (f"{rig}{_board(new_runs, rig)}: {_run_text(new_runs, rig)} "
+                f"against {_run_text(old_runs, rig)}: same rig, test by test")
     old = side_text(old_runs, pair.old_rig)
     return f"{new} against {old}: {pair.how}, test by test"
 
