@@ -368,14 +368,6 @@ class Link:
         self._log.note(f"{line.upper()}={'1' if value else '0'}")
         return True
 
-    def send_break(self, duration: float = 0.25) -> None:
-        self._need_open()
-        try:
-            self.serial.send_break(duration)
-        except (serial.SerialException, OSError) as exc:
-            raise LinkError(f"serial port {self.url}: cannot send break: {exc}") from None
-        self._log.note(f"break {duration} s")
-
     def __enter__(self) -> "Link":
         return self
 
@@ -384,7 +376,3 @@ class Link:
 
     def __repr__(self) -> str:
         return f"Link({self.url!r}, {self._baud})"
-
-
-def open_link(url: str, baud: int = 115200, log: SerialLog | None = None) -> Link:
-    return Link(url, baud, log)

@@ -33,7 +33,7 @@ def test_2(device):
     device.memory()
 
 def test_3(board):
-    board.soft_reset()
+    board.lifecycle.soft_reset()
 
 def test_4(repl):
     repl.exec("print(4)")

@@ -1,6 +1,6 @@
 """Read run records (run.jsonl, run-<worker>.jsonl) into immutable Run objects.
 
-Follows /work/runrecord-contract.md, schema 1. The reader is tolerant where the writer may
+Schema 1, as hil/report/record.py writes it (docs/rigs-and-fixtures.md). The reader is tolerant where the writer may
 legitimately differ (unknown extra keys, optional keys absent, a killed run without footer, a last
 line cut mid-write) and strict where a report would otherwise lie (a bad line in the middle, no
 header, an unknown schema, a missing nodeid or outcome). Every problem is one line naming the file,

@@ -1,8 +1,6 @@
-"""The MicroPython programs hil.transfer runs on the board: a probe, the windowed raw receiver,
-the raw and base64 senders, hashing, the final rename, and the REPL baud switch.
-
-They are device code (MicroPython 1.11 on MaixPy: no f-strings), kept apart from the host side
-that sends them; each is a str.format template filled in by hil.transfer.
+"""The MicroPython programs of file transfers (hil.device.micropython.transfer): a probe, the
+windowed raw receiver, the raw and base64 senders and writer, hashing, the final rename, and the
+REPL baud switch. Each is a str.format template or a builder; the host side fills them in.
 """
 
 PRELUDE = """\
@@ -151,3 +149,18 @@ SWITCH = """\
 from machine import UART
 UART.repl_uart().init({baud}, 8, None, 1, read_buf_len={rxbuf})
 """
+
+BAUD_CHECK = "print(54321)"
+BAUD_CHECK_REPLY = b"54321\r\n"
+
+
+def b64_open(path: str) -> str:
+    return f"_hf = open({path!r}, 'wb')\nimport ubinascii as _hb\n_hw = _hf.write\n_ha = _hb.a2b_base64"
+
+
+def b64_write(lines: list[str]) -> str:
+    """One exec writing the decoded base64 ``lines`` to the file b64_open opened."""
+    return "\n".join(f"_hw(_ha({line!r}))" for line in lines)
+
+
+B64_CLOSE = "_hf.close()\ndel _hf, _hw, _ha"
