@@ -298,19 +298,6 @@ class Link:
             if time.monotonic() >= deadline:
                 return b""
 
-    def read_exact(self, n: int, timeout: float) -> bytes:
-        """Exactly n bytes, or fewer if ``timeout`` seconds pass first."""
-        deadline = time.monotonic() + timeout
-        parts: list[bytes] = []
-        got = 0
-        while got < n:
-            chunk = self.read(n - got, max(0.0, deadline - time.monotonic()))
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
-
     def write(self, data: bytes) -> None:
         self._need_open()
         if not data:

@@ -21,7 +21,7 @@ from hil.boards import BOARDS, BoardSpec
 from hil.drivers.power import PowerSpec, RigFacts, parse_power
 from hil.errors import FirmwareProfileError, RigConfigError
 from hil.firmware import FirmwareProfile, load_profile
-from hil.tomlcheck import Table, load_toml
+from hil.tomlcheck import Table, named_table
 
 SIM_PORT = "sim"
 LABGRID_PORT = "labgrid"
@@ -169,13 +169,7 @@ def _check_offset(t: Table, key: str, value: int, board: BoardSpec, fw_end: int)
 
 def parse_rig(path: Path) -> RigSpec:
     path = Path(path)
-    data = load_toml(path, _err)
-    top = Table(path, "", data, _err)
-
-    r = top.sub("rig")
-    name = r.take("name", str)
-    if name != path.stem:
-        raise r.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    top, r, name = named_table(path, "rig", _err)
     board_name = r.take("board", str)
     if board_name not in BOARDS:
         raise r.fail("board", f"{board_name!r} is not one of: {', '.join(BOARDS)}")

@@ -21,15 +21,16 @@ def plain(value: float) -> str:
     return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:g}"
 
 
-def amount(value: float, unit: str) -> str:
-    """The size of ``value`` for a sentence: bytes in bytes/KiB/MiB, seconds in ms/s."""
+def amount(value: float, unit: str, places: int | None = None) -> str:
+    """The size of ``value`` for a sentence: bytes in bytes/KiB/MiB, seconds in ms/s.
+    ``places``: decimals kept for KiB and MiB (default 1 and 2)."""
     v = abs(float(value))
     if unit == "bytes":
         if v < KiB:
             return f"{v:g} bytes"
         if v < MiB:
-            return f"{_trim(v / KiB)} KiB"
-        return f"{_trim(v / MiB, 2)} MiB"
+            return f"{_trim(v / KiB, 1 if places is None else places)} KiB"
+        return f"{_trim(v / MiB, 2 if places is None else places)} MiB"
     if unit == "s":
         return f"{_trim(v * 1000)} ms" if v < 1 else f"{_trim(v, 2)} s"
     return f"{v:g} {unit}".rstrip()

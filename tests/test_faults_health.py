@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cr3t-pw-77"

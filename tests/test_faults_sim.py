@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hil.board import Board
+from hil.console import Console
 from hil.errors import HilError, LinkError, ReplError, ReplProtocolError, SimError
 from hil.link import Link, SerialLog
 from hil.rig import load_rig
@@ -207,7 +208,7 @@ def test_pty_vanishes_and_comes_back(sim, ctl, tmp_path):
         link.reopen(5.0)                                      # the by-id link is back
         assert link_path.exists()
         link.write(b"\r\x03")
-        assert link.read_exact(3, 2.0)                        # the board answers on the new pty
+        assert Console(link).read_exact(3, 2.0)                        # the board answers on the new pty
     finally:
         link.close()
 
@@ -228,7 +229,7 @@ def test_rfc2217_connection_closed(sim, ctl, tmp_path):
         time.sleep(0.6)
         link.reopen(5.0)
         link.write(b"\r\x03")
-        assert link.read_exact(3, 2.0)
+        assert Console(link).read_exact(3, 2.0)
     finally:
         link.close()
 

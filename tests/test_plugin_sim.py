@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 from hil.rig import rig_names
 
 ROOT = Path(__file__).resolve().parent.parent

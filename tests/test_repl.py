@@ -1,6 +1,6 @@
 """Raw REPL client against a tiny fake MicroPython REPL on a socket:// URL.
 
-The fake speaks the framing of facts/maixpy.md and runs code with CPython. It can answer the
+The fake speaks MicroPython's raw REPL framing (lib/utils/pyexec.c) and runs code with CPython. It can answer the
 raw-paste probe three ways: like MaixPy (not understood), refused (R\\x00) or supported (R\\x01
 with windowed flow control), so every branch of the client is exercised without the simulator.
 """

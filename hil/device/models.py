@@ -7,13 +7,14 @@ the build loads, on the board: the "board still works" check of the suites.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from hil.board.state import RebootCause
 from hil.device.api import Device
 from hil.device.files import FileCache
 from hil.errors import ConfigError
-from hil.kmodel.fixtures import Fixture, committed_loadable, ensure_fixture
+from hil.kmodel.fixtures import Fixture, Recipe, committed_loadable, ensure_fixture, make
 
 SD_DIR = "/sd/hil"
 FLASH_PREFIX = "/flash/hil_"
@@ -59,6 +60,12 @@ class ModelStore:
         data = ensure_fixture(fx.name).read_bytes() if fx.committed else None
         self.files.ensure(path, fx.sha256, data=data, recipe=recipe,
                           fetch=lambda: ensure_fixture(fx.name).read_bytes())
+        return path
+
+    def made(self, recipe: Recipe, path: str) -> str:
+        """The model ``recipe`` makes, at ``path`` (on the board, verified); the path."""
+        data = make(recipe)
+        self.files.ensure(path, hashlib.sha256(data).hexdigest(), recipe=recipe, fetch=lambda: data)
         return path
 
     def smallest_good(self) -> Fixture:

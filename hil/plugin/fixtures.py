@@ -107,34 +107,20 @@ def device(board):
     return board.device
 
 
-@pytest.fixture
-def kpu(board):
-    """The KPU driver (hil.device.api.KpuDriver): load(path or offset), deinit, forward."""
-    return board.drivers.kpu
+def _driver(name: str, attr: str, doc: str):
+    """A per-test fixture handing out one of the board's domain drivers (hil.device.drivers)."""
+    def fixture(board):
+        return getattr(board.drivers, attr)
+    fixture.__doc__ = doc
+    fixture.__name__ = name
+    return pytest.fixture(name=name)(fixture)
 
 
-@pytest.fixture
-def files(board):
-    """The file cache on the board (hil.device.files.FileCache): ensure(path, sha256, ...)."""
-    return board.drivers.files
-
-
-@pytest.fixture
-def models(board):
-    """Manifest models on the board (hil.device.models.ModelStore): put(fixture), good(), path(name)."""
-    return board.drivers.models
-
-
-@pytest.fixture
-def flash_models(board):
-    """Models at flash offsets (hil.device.flash.FlashModels): write, write_lead, head, sha256."""
-    return board.drivers.flash
-
-
-@pytest.fixture
-def memory_edges(board):
-    """Memory edges measured this session (hil.device.memory.MemoryEdges)."""
-    return board.drivers.edges
+kpu = _driver("kpu", "kpu", "The KPU driver (hil.device.api.KpuDriver): load(path or offset), deinit, forward.")
+files = _driver("files", "files", "The file cache on the board (hil.device.files.FileCache): ensure(path, sha256, ...).")
+models = _driver("models", "models", "Manifest models on the board (hil.device.models.ModelStore): put, good, path.")
+flash_models = _driver("flash_models", "flash", "Models at flash offsets (hil.device.flash.FlashModels): write, head, sha256.")
+memory_edges = _driver("memory_edges", "edges", "Memory edges measured this session (hil.device.memory.MemoryEdges).")
 
 
 @pytest.fixture

@@ -7,22 +7,16 @@ opens its board (an xdist worker gets the rig its controller took for it).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fnmatch
 import sys
-import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hil.errors import ConfigError
 from hil.plugin.keys import CONTROLLER_KEY, SESSION_KEY, SESSION_PLUGIN
+from hil.plugin.markers import PYSERIAL_NOISE, add_markers
 
-FIRMWARE_CAPS = ("accepts", "rejects", "family", "gc_heap_configurable", "v5_loader")
-# pyserial 3.5's RFC 2217 client calls Thread.setDaemon/setName (deprecated since Python 3.10)
-PYSERIAL_NOISE = r"ignore:set(Daemon|Name)\(\) is deprecated:DeprecationWarning:serial\.rfc2217"
 
 
 def _seconds(text: str) -> float:
@@ -73,14 +67,6 @@ def _keep_to_suites(config: pytest.Config) -> None:
         config.args[:] = [str(suites)]
 
 
-def add_markers(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "requires_sd: the test needs an SD card on the rig (skipped without one)")
-    config.addinivalue_line("markers", "firmware(*names, accepts=, rejects=, family=, gc_heap_configurable=, "
-                                       "v5_loader=): run only on matching firmware profiles (name globs and/or "
-                                       "capabilities, e.g. firmware(accepts=4))")
-    config.addinivalue_line("markers", "power_cycle: power-cycle the board (fresh boot) before the test")
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     from hil.plugin.session import HilSession
@@ -115,15 +101,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, SESSION_PLUGIN)
 
 
-@contextlib.contextmanager
-def quiet_pyserial():
-    """Outside tests pytest shows warnings as they come: keep pyserial's noise off a one-line error."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"set(Daemon|Name)\(\) is deprecated", DeprecationWarning,
-                                r"serial\.rfc2217")
-        yield
-
-
 def _configure_worker(config: pytest.Config, info: dict) -> None:
     """An xdist worker: the rig its controller took for it (sent in workerinput)."""
     from hil.plugin.session import HilSession
@@ -141,30 +118,3 @@ def _configure_worker(config: pytest.Config, info: dict) -> None:
     if info.get("allure_dir") and getattr(config.option, "allure_report_dir", "missing") is None:
         config.option.allure_report_dir = info["allure_dir"]
     config.pluginmanager.register(session, SESSION_PLUGIN)
-
-
-def firmware_mismatch(profile: Any, names: tuple, caps: dict, nodeid: str = "") -> str:
-    """Why a firmware(...) marker excludes this profile ("" when it matches)."""
-    if names and not any(fnmatch.fnmatchcase(profile.name, str(n)) for n in names):
-        return f"test needs firmware {' or '.join(map(str, names))}"
-    for key, want in caps.items():
-        if key in ("accepts", "rejects"):
-            versions = list(want) if isinstance(want, (list, tuple, set)) else [want]
-            bad = [v for v in versions if profile.accepts(v) != (key == "accepts")]
-            if bad:
-                verb = "loads" if key == "accepts" else "rejects"
-                return (f"test needs a build that {verb} kmodel v{', v'.join(map(str, bad))} "
-                        f"(profile loads v{', v'.join(map(str, profile.kpu.load_versions))})")
-        elif key == "family":
-            if profile.family != want:
-                return f"test needs the {want} family"
-        elif key == "gc_heap_configurable":
-            if profile.memory.gc_heap_configurable != bool(want):
-                return f"test needs gc_heap_configurable = {bool(want)}"
-        elif key == "v5_loader":
-            if bool(profile.kpu.v5_loader) != bool(want):
-                return "test needs a kmodel v5 loader" if want else "test needs a build without a v5 loader"
-        else:
-            raise pytest.UsageError(f"{nodeid}: firmware marker: unknown capability {key!r} "
-                                    f"(known: {', '.join(FIRMWARE_CAPS)})")
-    return ""

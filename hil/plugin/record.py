@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,15 @@ from hil.report.record import RunRecordWriter
 _IGNORED_MARKERS = {"parametrize", "usefixtures", "filterwarnings", "skipif", "skip", "xfail"}
 
 
+@dataclass
 class SessionRecord:
-    def __init__(self, config: pytest.Config, rig: Any, run_dir: Path, run_id: str,
-                 worker: str | None, argv: list[str]) -> None:
-        self.config = config
-        self.rig = rig
-        self.run_dir = run_dir
-        self.run_id = run_id
-        self.worker = worker
-        self.argv = argv
-        self.writer: RunRecordWriter | None = None
+    config: pytest.Config
+    rig: Any
+    run_dir: Path
+    run_id: str
+    worker: str | None
+    argv: list[str]
+    writer: RunRecordWriter | None = None
 
     @property
     def path(self) -> Path:

@@ -18,7 +18,7 @@ import pytest
 
 from hil.errors import HilError, InfrastructureError
 from hil.link import redact_url
-from hil.plugin.options import firmware_mismatch, quiet_pyserial
+from hil.plugin.markers import firmware_mismatch, quiet_pyserial
 from hil.plugin.record import SessionRecord
 from hil.report.record import now_iso, one_line, sanitize_nodeid
 

@@ -13,6 +13,9 @@ from hil.device.micropython.repl import Repl, parse_traceback
 from hil.errors import ReplError, ReplProtocolError, TransferError
 
 BAUD_SETTLE_S = 0.1   # a pty's baud change reaches the simulator by polling (about 50 ms)
+# UNCONFIRMED: MaixPy's REPL UART receive ring at boot. 512 bytes is a conservative guess; the
+# transfer never puts more than that in flight at the slow baud.
+BOOT_RX_BUFFER = 512
 
 
 class FastBaud:

@@ -28,11 +28,11 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from hil.board.state import RebootCause
 from hil.device.micropython.code import device as device_code
-from hil.device.micropython.baud import FastBaud
+from hil.device.micropython.baud import BOOT_RX_BUFFER, FastBaud
 from hil.device.micropython.code import transfer as board_code
 from hil.device.micropython.repl import CTRL_D, Repl, parse_traceback
 from hil.errors import HilError, ReplError, ReplProtocolError, TransferError
@@ -45,9 +45,6 @@ RETRIES = 3
 ACK = b"\x06"
 CREDIT = 2                  # windows in flight
 ACK_GRACE_S = 5.0           # beyond wire time: how long the board may take to acknowledge a window
-# UNCONFIRMED: MaixPy's REPL UART receive ring at boot. 512 bytes is a conservative guess; with
-# CREDIT windows of SLOW_WINDOW bytes we never put more than that in flight.
-BOOT_RX_BUFFER = 512
 SLOW_WINDOW = BOOT_RX_BUFFER // CREDIT
 FAST_RX_BUFFER = 16384      # read_buf_len we ask for when switching to fast_baud
 FAST_WINDOW = 4096
@@ -179,20 +176,25 @@ class Transfer:
                 raise Mismatch(f"sha256 mismatch (host {want[:16]}, board {got[:16]})")
             return got
 
+        with self._maybe_fast(len(data)):
+            self._retried(f"put {remote}", attempt, lambda exc: TransferError(
+                f"put {remote} on {self.link.url}: no verified copy after {self.retries} tries "
+                f"(serial log: {self.link.log_path})"), after=lambda: self._remove_quietly(part))
+            self._rename(part, remote)
+        return want
+
+    def _retried(self, what: str, attempt: Callable[[int], Any], exhausted: Callable[[BaseException], BaseException],
+                 after: Callable[[], None] | None = None) -> Any:
+        """``attempt`` under the retry policy: a failed try re-synchronises the REPL (unless only
+        the hashes differed) and runs ``after``; a board that answers nothing is not retried."""
         def between(exc: BaseException) -> None:
             if not isinstance(exc, Mismatch):
                 self.repl.forget()
-            self._remove_quietly(part)
-
-        with self._maybe_fast(len(data)):
-            self.retry.run(attempt, what=f"put {remote}", retriable=(ReplProtocolError, TransferError),
-                           between=between, note=self.note,
-                           hopeless=lambda n, exc: self._hopeless(f"put {remote}", n, exc),
-                           exhausted=lambda exc: TransferError(
-                               f"put {remote} on {self.link.url}: no verified copy after {self.retries} tries "
-                               f"(serial log: {self.link.log_path})"))
-            self._rename(part, remote)
-        return want
+            if after is not None:
+                after()
+        return self.retry.run(attempt, what=what, retriable=(ReplProtocolError, TransferError), between=between,
+                              hopeless=lambda n, exc: self._hopeless(what, n, exc), exhausted=exhausted,
+                              note=self.note)
 
     def _hopeless(self, what: str, attempt: int, exc: BaseException) -> TransferError | None:
         """No retry helps a board that answers nothing at all (hung, gone, in reset)."""
@@ -320,16 +322,9 @@ class Transfer:
                 raise Mismatch(f"sha256 mismatch (host {ours[:16]}, board {theirs[:16]})")
             return data
 
-        def between(exc: BaseException) -> None:
-            if not isinstance(exc, Mismatch):
-                self.repl.forget()
-
-        data = self.retry.run(attempt, what=f"get {remote}", retriable=(ReplProtocolError, TransferError),
-                              between=between, note=self.note,
-                              hopeless=lambda n, exc: self._hopeless(f"get {remote}", n, exc),
-                              exhausted=lambda exc: TransferError(
-                                  f"get {remote} on {self.link.url}: no verified copy after {self.retries} "
-                                  f"tries (last error: {exc}) (serial log: {self.link.log_path})"))
+        data = self._retried(f"get {remote}", attempt, lambda exc: TransferError(
+            f"get {remote} on {self.link.url}: no verified copy after {self.retries} tries (last error: {exc}) "
+            f"(serial log: {self.link.log_path})"))
         if local is not None:       # through local.part: never a half-written file under its name
             tmp = Path(local).with_name(Path(local).name + ".part")
             tmp.write_bytes(data)

@@ -134,6 +134,34 @@ class PowerDriver:
         pass
 
 
+class SpecPowerDriver(PowerDriver):
+    """A driver that works from its [power] options: ``Driver(spec, rig_name, note)``."""
+
+    def __init__(self, spec: PowerSpec, rig_name: str = "", note: Note = _quiet) -> None:
+        super().__init__(rig_name, note)
+        self.spec = spec
+
+    @classmethod
+    def create(cls, spec: PowerSpec, ctx: PowerContext) -> "PowerDriver":
+        return cls(spec, ctx.rig_name, ctx.note)
+
+
+class SwitchActions:
+    """on, off and cycle as one action each of a switch: ``switch("on" | "off" | "cycle")``."""
+
+    def switch(self, action: str) -> None:
+        raise NotImplementedError
+
+    def on(self) -> None:
+        self.switch("on")
+
+    def off(self) -> None:
+        self.switch("off")
+
+    def cycle(self) -> None:
+        self.switch("cycle")
+
+
 def parse_power(top: Table, rig: RigFacts) -> PowerSpec:
     """Read and check [power] through the registry: the driver's keys, nothing else."""
     table = top.sub("power")

@@ -4,13 +4,12 @@ from __future__ import annotations
 import shlex
 import time
 
-from hil.drivers.power.base import OFF_TIME, POWER, TIMEOUT, Note, PowerContext, PowerDriver, PowerSpec, \
-    _quiet, run_command
+from hil.drivers.power.base import OFF_TIME, POWER, TIMEOUT, SpecPowerDriver, run_command
 from hil.drivers.schema import Key
 
 
 @POWER.register
-class CommandPower(PowerDriver):
+class CommandPower(SpecPowerDriver):
     name = "command"
     keys = (Key("on", "argv"), Key("off", "argv"),
             Key("cycle", "strs", (), help="optional; without it a cycle is off, off_time, on"),
@@ -18,14 +17,6 @@ class CommandPower(PowerDriver):
     can_reset = True
     can_power = True
     drops_port = True   # a relay may take the USB-serial chip down with the board
-
-    def __init__(self, spec: PowerSpec, rig_name: str = "", note: Note = _quiet) -> None:
-        super().__init__(rig_name, note)
-        self.spec = spec
-
-    @classmethod
-    def create(cls, spec: PowerSpec, ctx: PowerContext) -> "CommandPower":
-        return cls(spec, ctx.rig_name, ctx.note)
 
     def _run(self, key: str, argv: tuple[str, ...]) -> None:
         self.note(f"power command {key}: {shlex.join(argv)}")

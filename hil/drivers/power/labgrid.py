@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from hil.drivers.power.base import OFF_TIME, POWER, Note, PowerContext, PowerDriver, PowerSpec, _quiet
+from hil.drivers.power.base import OFF_TIME, POWER, Note, PowerContext, PowerDriver, PowerSpec, SwitchActions, _quiet
 from hil.drivers.schema import REQUIRED, Key, filled
 from hil.errors import HilError, PowerError
 from hil.rig import DEFAULT_COORDINATOR
 
 
 @POWER.register
-class LabgridPower(PowerDriver):
+class LabgridPower(SwitchActions, PowerDriver):
     """The power resource of a labgrid place, switched by labgrid's power driver for it.
 
     The place must be acquired by this host/user (the plugin acquires it for the run; or
@@ -51,7 +51,7 @@ class LabgridPower(PowerDriver):
                 raise PowerError(f"rig {self.rig_name}: labgrid power (place {self.place}): {exc}") from None
         return self._driver
 
-    def _switch(self, what: str) -> None:
+    def switch(self, what: str) -> None:
         driver = self._power()
         self.note(f"power labgrid: {what} (place {self.place}, {type(driver).__name__})")
         try:
@@ -61,15 +61,6 @@ class LabgridPower(PowerDriver):
         except Exception as exc:  # noqa: BLE001 - labgrid drivers raise many kinds; one line
             text = " ".join(str(exc).split()) or type(exc).__name__
             raise PowerError(f"rig {self.rig_name}: labgrid power {what} (place {self.place}): {text}") from None
-
-    def on(self) -> None:
-        self._switch("on")
-
-    def off(self) -> None:
-        self._switch("off")
-
-    def cycle(self) -> None:
-        self._switch("cycle")
 
     def close(self) -> None:
         if self._place is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 ROUND_TRIP = "print(12321)"
 ROUND_TRIP_REPLY = b"12321\r\n"
+LITERALS = "[1, 'two', 3.5, None]"     # for an eval round trip: literals repr() gives back as written
 
 MEMORY = "import gc\nfrom Maix import utils\ngc.collect()\nprint(gc.mem_free(), utils.heap_free())\n"
 GC_HEAP_SIZE = "from Maix import utils\nprint(utils.gc_heap_size())\n"
@@ -48,14 +49,14 @@ def kpu_load(slot: int, source: str | int) -> str:
 
 
 def kpu_deinit(slot: int, keep_task: bool) -> str:
-    """Prints the repr of what kpu.deinit returned. ``keep_task``: the freed task stays in the
-    table, so the firmware can be called on it again (double deinit, use after deinit)."""
+    """Prints what kpu.deinit returned. ``keep_task``: the freed task stays in the table, so the
+    firmware can be called on it again (double deinit, use after deinit)."""
     take = "_hil_kpu[%d]" if keep_task else "_hil_kpu.pop(%d)"
-    return _KPU_TABLE + f"print(repr(kpu.deinit({take % int(slot)})))\n"
+    return f"import KPU as kpu\nprint(kpu.deinit({take % int(slot)}))\n"
 
 
 def kpu_forward(slot: int, data: list) -> str:
-    return _KPU_TABLE + f"print(repr(kpu.forward(_hil_kpu[{int(slot)}], {list(data)!r})))\n"
+    return f"import KPU as kpu\nprint(kpu.forward(_hil_kpu[{int(slot)}], {list(data)!r}))\n"
 
 
 def kpu_drop(slot: int) -> str:

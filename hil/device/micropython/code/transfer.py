@@ -28,7 +28,24 @@ except ImportError:
 print(_k and hasattr(sys.stdin, 'buffer') and hasattr(sys.stdout, 'buffer'))
 """
 
-RECEIVER = PRELUDE + """\
+READER = PRELUDE + """\
+def _hil_each(path, n, each):
+    h = _hh.sha256()
+    f = open(path, 'rb')
+    try:
+        while True:
+            d = f.read(n)
+            if not d:
+                break
+            h.update(d)
+            if each:
+                each(d)
+    finally:
+        f.close()
+    return _hb.hexlify(h.digest()).decode()
+"""
+
+RECEIVER = READER + """\
 import micropython
 def _hil_recv(path, size, win):
     h = _hh.sha256()
@@ -59,72 +76,27 @@ def _hil_recv(path, size, win):
         micropython.kbd_intr(3)
         f.close()
     print(_hb.hexlify(h.digest()).decode())
-    h = _hh.sha256()
-    f = open(path, 'rb')
-    try:
-        while True:
-            d = f.readinto(buf)
-            if not d:
-                break
-            h.update(mv[:d])
-    finally:
-        f.close()
-    print(_hb.hexlify(h.digest()).decode())
+    print(_hil_each(path, {chunk}, None))
 _hil_recv({path!r}, {size}, {win})
 """
 
-SENDER = PRELUDE + """\
-def _hil_send(path):
-    h = _hh.sha256()
-    w = sys.stdout.buffer.write
-    f = open(path, 'rb')
-    try:
-        print(_ho.stat(path)[6])
-        while True:
-            d = f.read({chunk})
-            if not d:
-                break
-            h.update(d)
-            w(d)
-    finally:
-        f.close()
-    print()
-    print(_hb.hexlify(h.digest()).decode())
-_hil_send({path!r})
+# the size, the raw bytes, a line break, the sha256
+SENDER = READER + """\
+print(_ho.stat({path!r})[6])
+_hil_g = _hil_each({path!r}, {chunk}, sys.stdout.buffer.write)
+print()
+print(_hil_g)
 """
 
-HASH_FILE = PRELUDE + """\
-def _hil_hash(path):
-    h = _hh.sha256()
-    f = open(path, 'rb')
-    try:
-        while True:
-            d = f.read({chunk})
-            if not d:
-                break
-            h.update(d)
-    finally:
-        f.close()
-    print(_hb.hexlify(h.digest()).decode())
-_hil_hash({path!r})
+HASH_FILE = READER + """\
+print(_hil_each({path!r}, {chunk}, None))
 """
 
-B64_SENDER = PRELUDE + """\
-def _hil_send(path):
-    h = _hh.sha256()
-    f = open(path, 'rb')
-    try:
-        print(_ho.stat(path)[6])
-        while True:
-            d = f.read({chunk})
-            if not d:
-                break
-            h.update(d)
-            print(_hb.b2a_base64(d).decode().strip())
-    finally:
-        f.close()
-    print('=' + _hb.hexlify(h.digest()).decode())
-_hil_send({path!r})
+# the size, a base64 line per chunk, '=' and the sha256
+B64_SENDER = READER + """\
+print(_ho.stat({path!r})[6])
+_hil_g = _hil_each({path!r}, {chunk}, lambda d: print(_hb.b2a_base64(d).decode().strip()))
+print('=' + _hil_g)
 """
 
 RENAME = """\
