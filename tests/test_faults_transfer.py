@@ -1,5 +1,5 @@
 """Uploads under faults: an interrupted upload never leaves a file that looks complete, and a
-corrupted one is retried a bounded number of times, then reported (hil/transfer.py).
+corrupted one is retried a bounded number of times, then reported (hil/device/micropython/transfer.py).
 
 A Board on an in-process SimServer (pace off); faults armed through the control socket.
 """
