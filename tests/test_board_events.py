@@ -13,7 +13,7 @@ from hil.board.state import SOFT_RESET, RebootCause, State
 from hil.device.files import FileCache
 from hil.device.micropython.kpu import MaixPyKpu
 from hil.device.micropython.repl import Repl
-from hil.device.micropython.transfer import SLOW_WINDOW, Transfer
+from hil.device.micropython.transfer import Transfer
 from hil.device.models import ModelStore
 
 pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
