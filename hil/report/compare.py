@@ -32,6 +32,7 @@ from typing import Any, Iterable
 from hil.errors import ConfigError
 from hil.report.runs import Measurement, Run, TestResult, same_run, unique_runs
 from hil.report.tolerance import Tolerances, better_direction
+from hil.units import amount, value as units_value
 
 MATCH_BY = ("rig", "firmware", "test")
 REGRESSION_KINDS = ("new_failure", "added_failing")
@@ -191,28 +192,12 @@ def failure_spells(outcomes: Iterable[str]) -> int:
 # ---------------------------------------------------------------- phrasing
 
 def human_amount(value: float, unit: str) -> str:
-    """An amount for a sentence: 184320 bytes -> '180 KiB', 0.42 s -> '420 ms'."""
-    v = abs(value)
-    if unit == "bytes":
-        if v < 1024:
-            return f"{v:g} bytes"
-        if v < 1024 ** 2:
-            return f"{_trim(v / 1024)} KiB"
-        return f"{_trim(v / 1024 ** 2, 2)} MiB"
-    if unit == "s":
-        return f"{_trim(v * 1000)} ms" if v < 1 else f"{_trim(v, 2)} s"
-    return f"{v:g} {unit}".rstrip()
-
-
-def _trim(x: float, places: int = 1) -> str:
-    text = f"{x:.{places}f}".rstrip("0").rstrip(".")
-    return text or "0"
+    """An amount for a sentence: 184320 bytes -> '180 KiB', 0.42 s -> '420 ms' (hil.units)."""
+    return amount(value, unit)
 
 
 def human_value(value: float, unit: str) -> str:
-    if unit == "bytes" or (value == int(value) and abs(value) < 1e15):
-        return str(int(value)) if value == int(value) else f"{value:g}"
-    return f"{value:.3g}" if unit != "s" else f"{value:.3f}".rstrip("0").rstrip(".")
+    return units_value(value, unit)
 
 
 def measurement_phrase(name: str, where: str, old: float, new: float, unit: str) -> str:
