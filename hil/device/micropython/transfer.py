@@ -55,7 +55,7 @@ WRITE_CHUNK = 4096
 
 _HASH_RE = re.compile(rb"([0-9a-f]{64})")
 # Our helper programs are correct as sent: these from the board mean the line garbled them.
-GARBLED_CODE = ("SyntaxError", "IndentationError", "NameError", "UnicodeError")
+GARBLED_CODE = ("SyntaxError", "IndentationError", "NameError", "UnboundLocalError", "UnicodeError")
 
 
 class Mismatch(TransferError):
