@@ -23,6 +23,7 @@ from hil.board.isp import IspTransitions
 from hil.board.recovery import SOFT_RESET_WAIT_S, RecoveryLadder
 from hil.board.state import (HARD_RESET, POWER_CYCLE, SOFT_RESET, UNEXPECTED, BoardEvents, RebootCause,
                              State, Subscriber)
+from hil.errors import LinkError
 from hil.steps import Steps
 
 
@@ -150,7 +151,7 @@ class Lifecycle(RecoveryLadder, IspTransitions):
         """Close and reopen the serial link (a vanished USB port, a restarted server)."""
         try:
             self.link.reopen(self.boot_timeout)
-        except Exception as exc:
+        except LinkError as exc:
             if not quietly:
                 raise
             self.note(f"could not reopen {self.link.url}: {exc}")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from hil.errors import MemoryOverflow
+
 Progress = Callable[[int, int], None]
 
 
@@ -74,7 +76,6 @@ class KpuDriver(ABC):
     def loads(self, source: str | int) -> bool:
         """True when the model loads (it is freed again); False on MemoryOverflow. Any other
         load error propagates."""
-        from hil.errors import MemoryOverflow
         try:
             handle = self.load(source)
         except MemoryOverflow:
