@@ -3,4 +3,4 @@
 When k210-hil is installed, its pytest11 entry point carries the same name ("hil.plugin"),
 so pytest sees one plugin, not two.
 """
-pytest_plugins = ["hil.plugin", "hil.health"]
+pytest_plugins = ["hil.plugin", "hil.plugin.health"]

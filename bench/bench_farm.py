@@ -116,18 +116,18 @@ def run_farm(rigs: int, work: Path, paths: tuple[str, ...], dist: str = "workste
 
 def _analyse(run: FarmRun, results: Path) -> None:
     """Per-rig test time from the run records the workers wrote."""
-    from hil.report.record import read_records
+    from hil.errors import ConfigError
+    from hil.report.runs import read_record_file
     per_rig: dict[str, float] = {}
     for path in results.glob("*/run*.jsonl"):
         try:
-            records = read_records(path)
-        except (OSError, ValueError):
+            tests = read_record_file(path).tests
+        except ConfigError:
             continue
-        for rec in records:
-            if rec.get("type") == "test":
-                per_rig[rec["rig"]] = per_rig.get(rec["rig"], 0.0) + float(rec["duration"])
-                if rec["duration"] > run.longest[0]:
-                    run.longest = (float(rec["duration"]), rec["nodeid"])
+        for test in tests:
+            per_rig[test.rig] = per_rig.get(test.rig, 0.0) + test.duration
+            if test.duration > run.longest[0]:
+                run.longest = (test.duration, test.nodeid)
     if per_rig:
         run.busiest = max(per_rig.values())
         run.tests_total = sum(per_rig.values())

@@ -89,11 +89,11 @@ def direct(work: Path, cfg: OverheadConfig) -> tuple[list[float], list[float]]:
     with BenchSim(work / "overhead-state") as sim, attached_board(sim, work, log_name="overhead.log") as board:
         for _ in range(cfg.direct_warm):
             with Timer() as t:
-                board.ensure_ready()
+                board.lifecycle.ensure_ready()
             warm.append(t.s)
         for _ in range(cfg.direct_cycles):
             with Timer() as t:
-                board.power_cycle()
+                board.lifecycle.power_cycle()
             cycle.append(t.s)
     return warm, cycle
 

@@ -1,4 +1,4 @@
-"""Model upload to /sd over the REPL: our put (hil.transfer) against the line rate and against
+"""Model upload to /sd over the REPL: our put (hil.device.micropython.transfer) against the line rate and against
 ``mpremote fs cp``, on one simulated board in its own process with line pacing on.
 
 The payload is a real generated kmodel (hil.kmodel.build.build_v3: headers plus xorshift

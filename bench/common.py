@@ -272,12 +272,12 @@ def median(values: list[float]) -> float:
 # -- the simulator in its own process ----------------------------------------------------------------
 class BenchSim:
     """``python -m hil sim serve --pace line`` in its own process (its threads never share a GIL
-    with the client being timed), stopped by its pid. Wraps hil.simprocess.SimProcess, which bounds
+    with the client being timed), stopped by its pid. Wraps hil.board.simprocess.SimProcess, which bounds
     the start-up wait and kills the child if this process dies."""
 
     def __init__(self, state: Path, board: str = "maix-bit", firmware: str = "maixpy-v0.6.2-full",
                  pace: str = "line") -> None:
-        from hil.simprocess import SimProcess
+        from hil.board.simprocess import SimProcess
         from hil.sim.control import ControlClient
         self.state = Path(state)
         self.proc = SimProcess(self.state, board, firmware, pace, log_path=self.state.parent / f"{self.state.name}.log")
@@ -333,7 +333,7 @@ class attached_board:
                       sim_endpoints=self.sim.endpoints)
         board.open()
         try:
-            board.start()
+            board.lifecycle.start()
         except BaseException:
             board.close()
             raise

@@ -1,6 +1,6 @@
 """Board catalogue: how each K210 board wires its USB-serial modem lines, and what it carries.
 
-Reset wiring (facts/kflash-isp.md §1.8, facts/serial-clients.md §3). Each board drives its RESET
+Reset wiring (kflash 1.1.6's reset sequences, vowstar/kflash.py @ 550828c7 kflash.py l.811-914). Each board drives its RESET
 (EN) pin and its BOOT (IO16) pin from the USB-UART's DTR and RTS through an auto-reset circuit.
 We model that circuit as the two cross-coupled transistors found on ESP-style boards
 (UNCONFIRMED against Sipeed's schematics; this is the one place that guess lives):

@@ -16,7 +16,7 @@ from typing import Sequence, Union
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
-from hil.errors import HilError, ReplProtocolError
+from hil.errors import BoardRebooted, HilError, ReplProtocolError
 from hil.link import Link, escape
 
 Pattern = Union[bytes, str, "re.Pattern[bytes]"]
@@ -80,10 +80,6 @@ class Console:
         self.link.write(data)
 
     # -- reading -----------------------------------------------------------------------------
-    @property
-    def pending(self) -> bytes:
-        return self._pending
-
     def unread(self, data: bytes) -> None:
         """Put bytes back in front of the buffer."""
         self._pending = data + self._pending
@@ -116,7 +112,7 @@ class Console:
 
         On timeout raises ``error`` (naming ``what``); with error=None returns b"" and leaves
         the bytes received so far in the buffer. When one of the ``abort`` markers shows up
-        first (the board's boot log: it rebooted), ReplProtocolError at once, with every byte
+        first (the board's boot log: it rebooted), BoardRebooted at once, with every byte
         left in the buffer for whoever waits for the boot next.
         """
         deadline = time.monotonic() + timeout
@@ -129,7 +125,7 @@ class Console:
             hit = [m for m in abort if buf.find(m, start) >= 0 and (i < 0 or buf.find(m, start) < i)]
             if hit:
                 self._pending = buf
-                raise self.error(ReplProtocolError, f"{what or 'waiting for the board'}: the board "
+                raise self.error(BoardRebooted, f"{what or 'waiting for the board'}: the board "
                                  f"rebooted (saw {escape(hit[0])!r})")
             if i >= 0:
                 end = i + len(marker)
@@ -170,10 +166,3 @@ class Console:
         self._pending = spawn.buffer
         self.before, self.after, self.match = spawn.before, spawn.after, spawn.match
         return index
-
-    def expect_exact(self, text: bytes, timeout: float, *, what: str = "",
-                     error: type[HilError] = ReplProtocolError) -> bytes:
-        """Wait for an exact byte string; returns what came before it."""
-        data = self.read_until(text, timeout, what=what, error=error)
-        self.before, self.after = data[:-len(text)], text
-        return self.before

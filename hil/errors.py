@@ -40,6 +40,11 @@ class ReplProtocolError(InfrastructureError):
     """The REPL did not answer as MicroPython's raw REPL does (no prompt, garbled framing)."""
 
 
+class BoardRebooted(ReplProtocolError):
+    """The board printed its boot log where a reply was expected: it rebooted under the code
+    (a brownout, a watchdog, a reset). Whatever it held (raw REPL, loaded models) is gone."""
+
+
 class ReplError(HilError):
     """Code run on the device raised; carries the device traceback.
 
@@ -66,7 +71,17 @@ class IspError(InfrastructureError):
     """The K210 ISP exchange failed; the message names the stage, opcode, address and last reply."""
 
 
-class KpuLoadError(HilError):
+class KpuError(HilError):
+    """A KPU call (forward, deinit, ...) raised on the board: the firmware's class and text."""
+
+    def __init__(self, text: str, exc_type: str = "Exception", call: str = "") -> None:
+        self.text = text
+        self.exc_type = exc_type
+        self.call = call
+        super().__init__(f"{call + ': ' if call else ''}{exc_type}: {text}")
+
+
+class KpuLoadError(KpuError):
     """kpu.load failed with the firmware's error.
 
     ``code`` is the firmware's numeric code (2002, 2006, ...) or None for errors without one
@@ -75,12 +90,11 @@ class KpuLoadError(HilError):
 
     def __init__(self, text: str, code: int | None = None, exc_type: str = "ValueError",
                  model: str = "") -> None:
-        self.text = text
         self.code = code
-        self.exc_type = exc_type
         self.model = model
         where = f" (model {model})" if model else ""
-        super().__init__(f"{exc_type}: {text}{where}")
+        HilError.__init__(self, f"{exc_type}: {text}{where}")
+        self.text, self.exc_type, self.call = text, exc_type, "load"
 
 
 class MemoryOverflow(KpuLoadError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.errors import FirmwareProfileError
-from hil.tomlcheck import Table, load_toml
+from hil.tomlcheck import Table, named_table
 
 FAMILIES = ("maixpy",)
 
@@ -106,12 +106,7 @@ def _err(msg: str) -> FirmwareProfileError:
 
 
 def parse_profile(path: Path) -> FirmwareProfile:
-    data = load_toml(path, _err)
-    top = Table(path, "", data, _err)
-    p = top.sub("profile")
-    name = p.take("name", str)
-    if name != path.stem:
-        raise p.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    top, p, name = named_table(path, "profile", _err)
     family = p.take_choice("family", FAMILIES)
     version = p.take("version", str)
     build_date = p.take("build_date", str)

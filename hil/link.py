@@ -298,19 +298,6 @@ class Link:
             if time.monotonic() >= deadline:
                 return b""
 
-    def read_exact(self, n: int, timeout: float) -> bytes:
-        """Exactly n bytes, or fewer if ``timeout`` seconds pass first."""
-        deadline = time.monotonic() + timeout
-        parts: list[bytes] = []
-        got = 0
-        while got < n:
-            chunk = self.read(n - got, max(0.0, deadline - time.monotonic()))
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
-
     def write(self, data: bytes) -> None:
         self._need_open()
         if not data:
@@ -368,14 +355,6 @@ class Link:
         self._log.note(f"{line.upper()}={'1' if value else '0'}")
         return True
 
-    def send_break(self, duration: float = 0.25) -> None:
-        self._need_open()
-        try:
-            self.serial.send_break(duration)
-        except (serial.SerialException, OSError) as exc:
-            raise LinkError(f"serial port {self.url}: cannot send break: {exc}") from None
-        self._log.note(f"break {duration} s")
-
     def __enter__(self) -> "Link":
         return self
 
@@ -384,7 +363,3 @@ class Link:
 
     def __repr__(self) -> str:
         return f"Link({self.url!r}, {self._baud})"
-
-
-def open_link(url: str, baud: int = 115200, log: SerialLog | None = None) -> Link:
-    return Link(url, baud, log)

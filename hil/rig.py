@@ -18,11 +18,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hil.boards import BOARDS, BoardSpec
+from hil.drivers.power import PowerSpec, RigFacts, parse_power
 from hil.errors import FirmwareProfileError, RigConfigError
 from hil.firmware import FirmwareProfile, load_profile
-from hil.tomlcheck import Table, load_toml
+from hil.tomlcheck import Table, named_table
 
-POWER_DRIVERS = ("none", "dtr-rts", "command", "uhubctl", "labgrid", "sim")
 SIM_PORT = "sim"
 LABGRID_PORT = "labgrid"
 URL_SCHEMES = ("rfc2217", "socket", "loop")
@@ -33,13 +33,6 @@ DEFAULT_COORDINATOR = "127.0.0.1:20408"   # labgrid's own default
 PACES = ("line", "off")
 TRANSPORTS = ("pty", "rfc2217")
 FLASH_ALIGN = 4096
-# Keys each power driver takes besides "driver"; anything else in [power] is an error.
-POWER_KEYS = {
-    "none": (), "dtr-rts": (), "sim": ("control",),
-    "command": ("on", "off", "cycle", "timeout", "off_time"),
-    "uhubctl": ("hub", "port", "uhubctl", "timeout", "off_time"),
-    "labgrid": ("place", "off_time"),
-}
 
 
 @dataclass(frozen=True)
@@ -49,22 +42,6 @@ class SerialSpec:
     fast_baud: int = 0              # REPL baud for big transfers; 0 = never switch
     isp_baud: int = 1_500_000       # baud the ISP flasher switches to after the greeting
     boot_timeout: float = 10.0      # seconds from reset to the REPL prompt
-
-
-@dataclass(frozen=True)
-class PowerSpec:
-    driver: str
-    on: tuple[str, ...] = ()        # command driver: argv lists, never a shell line
-    off: tuple[str, ...] = ()
-    cycle: tuple[str, ...] = ()     # optional; without it a cycle is off, off_time, on
-    timeout: float = 30.0           # seconds a power command may take
-    off_time: float = 1.0           # seconds the board stays off in a cycle
-    hub: str = ""                   # uhubctl: hub location (-l), e.g. "1-1.4"
-    hub_port: int = 0               # uhubctl: port number on that hub (-p)
-    uhubctl: str = "uhubctl"        # uhubctl: executable name or path
-    place: str = ""                 # labgrid: place name
-    control: str = ""               # sim on a rig that is not simulated ([sim]-less): the control
-                                    # socket of a simulator someone else runs (e.g. behind ser2net)
 
 
 @dataclass(frozen=True)
@@ -181,45 +158,6 @@ def _check_url_options(t: Table, port: str, scheme: str, query: str) -> None:
                 raise t.fail("port", f"{port!r}: timeout={value!r} must be a number of seconds > 0") from None
 
 
-def _parse_power(top: Table, labgrid: LabgridSpec | None) -> PowerSpec:
-    p = top.sub("power")
-    driver = p.take_choice("driver", POWER_DRIVERS)
-    keys = POWER_KEYS[driver]
-    kw: dict = {"driver": driver}
-    if driver == "command":
-        for key in ("on", "off"):
-            value = p.take_str_list(key)
-            if not value:
-                raise p.fail(key, 'must be a non-empty argv list, e.g. ["relayctl", "3", "on"]')
-            kw[key] = value
-        kw["cycle"] = p.take_str_list("cycle", [])
-    elif driver == "uhubctl":
-        kw["hub"] = p.take("hub", str)
-        if not kw["hub"]:
-            raise p.fail("hub", 'must name the hub location uhubctl lists, e.g. "1-1.4"')
-        kw["hub_port"] = p.take("port", int)
-        if kw["hub_port"] <= 0:
-            raise p.fail("port", f"must be a hub port number >= 1, got {kw['hub_port']}")
-        kw["uhubctl"] = p.take("uhubctl", str, "uhubctl")
-    elif driver == "labgrid":
-        default = labgrid.place if labgrid else None
-        kw["place"] = p.take("place", str, default) if default else p.take("place", str)
-        if not kw["place"]:
-            raise p.fail("place", "must name the labgrid place whose power to switch")
-    elif driver == "sim":
-        kw["control"] = p.take("control", str, "")
-    if "timeout" in keys:
-        kw["timeout"] = p.take("timeout", float, 30.0)
-        if kw["timeout"] <= 0:
-            raise p.fail("timeout", "must be > 0 seconds")
-    if "off_time" in keys:
-        kw["off_time"] = p.take("off_time", float, 1.0)
-        if kw["off_time"] < 0:
-            raise p.fail("off_time", "must be >= 0 seconds")
-    p.done()
-    return PowerSpec(**kw)
-
-
 def _check_offset(t: Table, key: str, value: int, board: BoardSpec, fw_end: int) -> None:
     if value <= 0 or value % FLASH_ALIGN:
         raise t.fail(key, f"{value:#x} must be > 0 and a multiple of {FLASH_ALIGN:#x}")
@@ -231,13 +169,7 @@ def _check_offset(t: Table, key: str, value: int, board: BoardSpec, fw_end: int)
 
 def parse_rig(path: Path) -> RigSpec:
     path = Path(path)
-    data = load_toml(path, _err)
-    top = Table(path, "", data, _err)
-
-    r = top.sub("rig")
-    name = r.take("name", str)
-    if name != path.stem:
-        raise r.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    top, r, name = named_table(path, "rig", _err)
     board_name = r.take("board", str)
     if board_name not in BOARDS:
         raise r.fail("board", f"{board_name!r} is not one of: {', '.join(BOARDS)}")
@@ -318,20 +250,8 @@ def parse_rig(path: Path) -> RigSpec:
     serial = SerialSpec(port=port, baud=baud, fast_baud=fast, isp_baud=isp_baud,
                         boot_timeout=boot_timeout)
 
-    power = _parse_power(top, labgrid)
-    if sim is not None:
-        if power.driver in ("command", "uhubctl", "labgrid"):
-            raise _err(f"{path}: power.driver: {power.driver!r} cannot drive a simulated rig "
-                       "(allowed: sim, none, dtr-rts)")
-        if power.driver == "dtr-rts" and sim.transport == "pty":
-            raise _err(f"{path}: power.driver: 'dtr-rts' needs sim.transport = \"rfc2217\" "
-                       "(a pty cannot carry DTR/RTS)")
-    elif power.driver == "sim" and not power.control:
-        raise _err(f"{path}: power.driver: 'sim' on a rig that is not simulated needs power.control = "
-                   "the simulator's control socket (or add a [sim] table)")
-    if sim is not None and power.control:
-        raise _err(f"{path}: power.control: a simulated rig uses its own simulator's control socket; "
-                   "remove the key")
+    power = parse_power(top, RigFacts(is_sim=sim is not None, transport=sim.transport if sim else "",
+                                      labgrid_place=labgrid.place if labgrid else ""))
 
     st = top.sub("storage", required=False)
     if st is None:

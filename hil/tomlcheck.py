@@ -23,17 +23,26 @@ _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float:
 def load_toml(path: Path, error: Callable[[str], Exception]) -> dict[str, Any]:
     """Read a TOML file; any problem becomes ``error("<path>: <what>")``."""
     try:
-        raw = path.read_bytes()
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: invalid TOML: {exc}") from None
+
+
+def named_table(path: Path, table: str, error: Callable[[str], Exception]) -> tuple["Table", "Table", str]:
+    """(the whole file, its ``[table]``, that table's ``name``), the name checked against the
+    file name: rigs/NAME.toml, firmware/NAME.toml, pools/NAME.toml."""
+    top = Table(path, "", load_toml(path, error), error)
+    sub = top.sub(table)
+    name = sub.take("name", str)
+    if name != path.stem:
+        raise sub.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    return top, sub, name
 
 
 class Table:

@@ -24,91 +24,85 @@ from __future__ import annotations
 import pytest
 
 import kpu_support as ks
+from hil.device.models import FLASH_PREFIX, SD_DIR
+from hil.kmodel.fixtures import broken_models, committed_loadable, smallest_per_version, well_formed
 
 
 @pytest.fixture
-def store(device):
-    return ks.store_for(device)
+def good(models) -> str:
+    return models.good()
 
 
 @pytest.fixture
-def good(device, firmware, store) -> str:
-    return ks.good_model_path(device, firmware, store)
+def rejected(device, kpu, firmware, good):
+    """rejected(source, key, what): the exact error, no heap left behind, a good model still loads."""
+    def check(source, key: str, what: str) -> None:
+        before = device.memory().sys_heap_free
+        ks.expect_load_error(kpu, source, firmware, key, what)
+        ks.check_no_residue(device, firmware, before, f"the failed load of {what}")
+        ks.check_still_loads(kpu, good, f"the failed load of {what}")
+    return check
 
 
-def _rejected(device, firmware, source, key: str, what: str, good: str) -> None:
-    before = device.memory().sys_heap_free
-    ks.expect_load_error(device, source, firmware, key, what)
-    ks.check_no_residue(device, firmware, before, f"the failed load of {what}")
-    ks.check_still_loads(device, good, f"the failed load of {what}")
-
-
-@pytest.mark.parametrize("fx", ks.broken_models(), ids=lambda f: f.name)
-def test_broken_model_rejected(device, firmware, store, good, fx) -> None:
-    path = store.path(fx.path.name)
-    ks.ensure_fixture_on_board(device, fx, path)
+@pytest.mark.parametrize("fx", broken_models(), ids=lambda f: f.name)
+def test_broken_model_rejected(models, firmware, rejected, fx) -> None:
+    path = models.put(fx)
     key = fx.expected_error(firmware.kpu.load_versions)
     assert key is not None, f"manifest says {fx.name} loads; it is not a broken fixture"
-    _rejected(device, firmware, path, key, f"{fx.name} ({fx.origin})", good)
+    rejected(path, key, f"{fx.name} ({fx.origin})")
 
 
-@pytest.mark.parametrize("fx", ks.smallest_per_version(), ids=lambda f: f.name)
-def test_unsupported_version_rejected(device, firmware, store, good, fx) -> None:
+@pytest.mark.parametrize("fx", smallest_per_version(), ids=lambda f: f.name)
+def test_unsupported_version_rejected(models, firmware, rejected, fx) -> None:
     if firmware.accepts(fx.version):
         pytest.skip(f"{firmware.name} loads kmodel v{fx.version}: test_load_sd.py loads it")
     if fx.version == 4:
         pytest.skip("v4 on a build without the v4 loader is test_v4_on_build_without_v4_loader "
                     "(the known v4 load bug)")
-    path = store.path(fx.path.name)
-    ks.ensure_fixture_on_board(device, fx, path)
-    _rejected(device, firmware, path, "version", f"{fx.name} (kmodel v{fx.version})", good)
+    rejected(models.put(fx), "version", f"{fx.name} (kmodel v{fx.version})")
 
 
 @pytest.mark.firmware(rejects=4)
-def test_v4_on_build_without_v4_loader(device, firmware, store, good) -> None:
+def test_v4_on_build_without_v4_loader(models, rejected) -> None:
     """The field notes' v4 load bug: the V3-only error, reported as the known xfail."""
-    fx = min((f for f in ks.valid_models() if f.version == 4 and f.committed), key=lambda f: f.size)
-    path = store.path(fx.path.name)
-    ks.ensure_fixture_on_board(device, fx, path)
-    _rejected(device, firmware, path, "version", f"{fx.name} (kmodel v4)", good)
+    fx = min((f for f in well_formed() if f.version == 4 and f.committed), key=lambda f: f.size)
+    rejected(models.put(fx), "version", f"{fx.name} (kmodel v4)")
     pytest.xfail(ks.KNOWN_V4_BUG)
 
 
-def test_non_kmodel_path_rejected(device, firmware, store, good) -> None:
-    fx = ks.good_fixture(firmware)
-    path = store.path("model_with_wrong_extension.bin")
-    ks.ensure_fixture_on_board(device, fx, path)
-    _rejected(device, firmware, path, "path_format", f"a good model named {path}", good)
+def test_non_kmodel_path_rejected(models, firmware, rejected) -> None:
+    path = models.put(committed_loadable(firmware.kpu.load_versions)[0], models.path("model_with_wrong_extension.bin"))
+    rejected(path, "path_format", f"a good model named {path}")
 
 
 @pytest.mark.parametrize("where", ["store", "flash"])
-def test_missing_file_rejected(device, firmware, store, good, where) -> None:
-    path = store.path("no_such_model.kmodel") if where == "store" else ks.FLASH_PREFIX + "no_such_model.kmodel"
+def test_missing_file_rejected(device, files, models, rejected, where) -> None:
+    path = models.path("no_such_model.kmodel") if where == "store" else FLASH_PREFIX + "no_such_model.kmodel"
     device.remove(path, missing_ok=True)
-    ks.forget(device, path)
-    _rejected(device, firmware, path, "missing_file", f"missing file {path}", good)
+    files.forget(path)
+    rejected(path, "missing_file", f"missing file {path}")
 
 
-def test_sd_card_absent(device, firmware, store, good) -> None:
+def test_sd_card_absent(device, rejected) -> None:
     if device.sd_present():
         pytest.skip("this rig has an SD card mounted at /sd: the card-absent case runs on a rig without one "
                     "(storage.sd = false); the suites never pull the card")
-    path = ks.SD_DIR + "/model.kmodel"
-    _rejected(device, firmware, path, "missing_file", f"{path} with no SD card", good)
+    path = SD_DIR + "/model.kmodel"
+    rejected(path, "missing_file", f"{path} with no SD card")
 
 
-def test_too_many_models_at_once(device, firmware, good) -> None:
+def test_too_many_models_at_once(device, kpu, firmware, good) -> None:
     """profile.kpu.max_models loaded at once: one more gets the models_full error and takes nothing."""
     limit = firmware.kpu.max_models
     handles = []
     try:
         for _ in range(limit):
-            handles.append(device.kpu_load(good))
+            handles.append(kpu.load(good))
         full = device.memory().sys_heap_free
         what = f"model {limit + 1} while {limit} are loaded"
-        ks.expect_load_error(device, good, firmware, "models_full", what)
+        ks.expect_load_error(kpu, good, firmware, "models_full", what)
         ks.check_no_residue(device, firmware, full, f"the refused load of {what}")
     finally:
         for h in handles:
-            device.kpu_deinit(h)
-    ks.check_still_loads(device, good, f"refusing model {limit + 1}")
+            kpu.deinit(h)
+    ks.check_still_loads(kpu, good, f"refusing model {limit + 1}")

@@ -1,7 +1,7 @@
 """Models load from flash at an offset: written over ISP, then ``kpu.load(offset)``.
 
 - A model at the rig's ``storage.model_offset`` and another at ``storage.second_model_offset``,
-  each written with the K210 ISP protocol (``device.flash_model``: the board reboots into its
+  each written with the K210 ISP protocol (``flash_models.write``: the board reboots into its
   firmware afterwards), checked on the board by reading the flash back (Maix.utils.flash_read,
   sha256 against the manifest), loaded, freed; load time recorded as
   ``load_time_flash_<fixture>_s``. The fixture is the biggest committed model whose version the
@@ -21,80 +21,75 @@ import time
 import pytest
 
 import kpu_support as ks
-from hil.kmodel.fixtures import ensure_fixture, get_fixture
+from hil.kmodel.fixtures import committed_loadable, ensure_fixture, get_fixture
 from hil.kmodel.verdict import maixpy_load_error
 
 ERASED = "broken_erased_flash"     # 4 KiB of 0xFF: what an erased flash sector reads as
 
 
-def _biggest(firmware):
-    ok = [f for f in ks.valid_models() if f.committed and firmware.accepts(f.version)]
-    if not ok:
-        pytest.fail(f"no committed fixture of a version {firmware.name} loads ({ks.versions(firmware)})")
-    return max(ok, key=lambda f: f.size)
-
-
-def _newest_smallest(firmware):
+def _fixture_for(firmware, slot: str):
     newest = max(firmware.kpu.load_versions)
-    return min((f for f in ks.valid_models() if f.committed and f.version == newest), key=lambda f: f.size)
+    ok = committed_loadable(firmware.kpu.load_versions, None if slot == "model_offset" else newest)
+    if not ok:
+        ks.fail(f"no committed fixture of a version {firmware.name} loads ({ks.versions(firmware)})")
+    return ok[-1] if slot == "model_offset" else ok[0]
 
 
-def _offset_rejected(device, firmware, offset: int, what: str) -> None:
-    head = ks.flash_head(device, offset, 64)
+def _offset_rejected(device, kpu, models, flash_models, firmware, offset: int, what: str) -> None:
+    head = flash_models.head(offset, 64)
     key = maixpy_load_error(head, firmware.kpu.load_versions, source=f"flash@{offset:#x}")
     if key is None:
-        pytest.fail(f"{what}: the bytes at {offset:#x} look like a loadable model header "
-                    f"({head[:16].hex()}); this case needs an offset that holds no model")
-    _rejected(device, firmware, offset, key, f"kpu.load({offset:#x}), {what}")
+        ks.fail(f"{what}: the bytes at {offset:#x} look like a loadable model header "
+                f"({head[:16].hex()}); this case needs an offset that holds no model")
+    _rejected(device, kpu, models, firmware, offset, key, f"kpu.load({offset:#x}), {what}")
 
 
-def _rejected(device, firmware, offset: int, key: str, what: str) -> None:
+def _rejected(device, kpu, models, firmware, offset: int, key: str, what: str) -> None:
     """The exact error, no heap left behind, and the board still loads a good model."""
-    good = ks.good_model_path(device, firmware, ks.store_for(device))
+    good = models.good()
     before = device.memory().sys_heap_free
-    ks.expect_load_error(device, offset, firmware, key, what)
+    ks.expect_load_error(kpu, offset, firmware, key, what)
     ks.check_no_residue(device, firmware, before, f"the failed {what}")
-    ks.check_still_loads(device, good, f"the failed {what}")
+    ks.check_still_loads(kpu, good, f"the failed {what}")
 
 
-def test_erased_offset_rejected(device, firmware, rig) -> None:
+def test_erased_offset_rejected(device, kpu, models, flash_models, firmware, rig) -> None:
     offset = rig.storage.second_model_offset
     erased = ensure_fixture(ERASED).read_bytes()
-    if ks.flash_head(device, offset, 64) != erased[:64]:
-        ks.flash_model(device, offset, erased)
-    assert ks.flash_head(device, offset, 64) == erased[:64], f"flash at {offset:#x} is not erased after writing 0xFF"
+    flash_models.ensure(offset, erased)
+    assert flash_models.head(offset, 64) == erased[:64], f"flash at {offset:#x} is not erased after writing 0xFF"
     assert get_fixture(ERASED).expected_error(firmware.kpu.load_versions) is not None
-    _offset_rejected(device, firmware, offset, "an erased region")
+    _offset_rejected(device, kpu, models, flash_models, firmware, offset, "an erased region")
 
 
 @pytest.mark.parametrize("slot", ["model_offset", "second_model_offset"])
-def test_model_loads_from_flash(device, firmware, rig, measure, slot) -> None:
+def test_model_loads_from_flash(device, kpu, flash_models, firmware, rig, measure, slot) -> None:
     offset = getattr(rig.storage, slot)
-    fx = _biggest(firmware) if slot == "model_offset" else _newest_smallest(firmware)
+    fx = _fixture_for(firmware, slot)
     data = ensure_fixture(fx.name).read_bytes()
-    ks.flash_model(device, offset, data)
-    got = ks.flash_sha256(device, offset, len(data))
+    flash_models.write(offset, data)
+    got = flash_models.sha256(offset, len(data))
     assert got == fx.sha256, (f"flash at {offset:#x} holds sha256 {got[:16]}... after writing {fx.name} over ISP, "
                               f"expected {fx.sha256[:16]}...")
     before = device.memory().sys_heap_free
     t0 = time.monotonic()
-    handle = device.kpu_load(offset)
+    handle = kpu.load(offset)
     elapsed = time.monotonic() - t0
-    device.kpu_deinit(handle)
+    kpu.deinit(handle)
     after = device.memory().sys_heap_free
     measure(f"load_time_flash_{fx.name}_s", elapsed, "s")
     measure(f"sys_heap_free_before_flash_{fx.name}_bytes", before, "bytes")
     measure(f"sys_heap_free_after_flash_{fx.name}_bytes", after, "bytes")
 
 
-def test_offset_inside_firmware_rejected(device, firmware) -> None:
+def test_offset_inside_firmware_rejected(device, kpu, models, flash_models, firmware) -> None:
     offset = ks.INSIDE_FIRMWARE_OFFSET
-    head = ks.flash_head(device, offset, 64)
+    head = flash_models.head(offset, 64)
     assert head != b"\xff" * len(head), (f"flash at {offset:#x} is erased: no firmware image there? "
                                          f"(this case needs an offset inside the firmware)")
-    _offset_rejected(device, firmware, offset, "inside the firmware image")
+    _offset_rejected(device, kpu, models, flash_models, firmware, offset, "inside the firmware image")
 
 
 @pytest.mark.parametrize("offset", [0, -1], ids=["zero", "negative"])
-def test_offset_not_positive_rejected(device, firmware, offset) -> None:
-    _rejected(device, firmware, offset, "model_addr", f"kpu.load({offset})")
+def test_offset_not_positive_rejected(device, kpu, models, firmware, offset) -> None:
+    _rejected(device, kpu, models, firmware, offset, "model_addr", f"kpu.load({offset})")

@@ -14,8 +14,8 @@ profile (``kpu.load_versions``):
 
 Big fixtures (made on demand, ``committed = false``): memory is not what this suite tests, so those
 bigger than half the profile's threshold band are left to test_memory_threshold.py (skipped with
-that reason); v3 ones are written by the on-board writer, others uploaded unless the upload would
-take longer than kpu_support.UPLOAD_BUDGET_S at the rig's baud (skipped, naming the time and
+that reason); v3 ones are written on the board, others uploaded unless the upload would take
+longer than kpu_support.UPLOAD_BUDGET_S at the rig's baud (skipped, naming the time and
 ``serial.fast_baud``). Load times are host-side: one REPL round trip around ``kpu.load``.
 
 Also: a model in a subdirectory, and one with a long file name (FAT long file names).
@@ -27,17 +27,19 @@ import time
 import pytest
 
 import kpu_support as ks
+from hil.device.models import SD_DIR
+from hil.kmodel.fixtures import smallest_per_version, well_formed
 
-SUBDIR = ks.SD_DIR + "/models/nested"
+SUBDIR = SD_DIR + "/models/nested"
 LONG_NAME = "a_kmodel_with_a_rather_long_file_name_to_check_fat_long_file_names_0123456789abcdef.kmodel"
 
 
-def _load_timed(device, path: str, measure, key: str) -> None:
+def _load_timed(device, kpu, path: str, measure, key: str) -> None:
     before = device.memory().sys_heap_free
     t0 = time.monotonic()
-    handle = device.kpu_load(path)
+    handle = kpu.load(path)
     elapsed = time.monotonic() - t0
-    device.kpu_deinit(handle)
+    kpu.deinit(handle)
     after = device.memory().sys_heap_free
     measure(f"load_time_sd_{key}_s", elapsed, "s")
     measure(f"sys_heap_free_before_sd_{key}_bytes", before, "bytes")
@@ -45,11 +47,10 @@ def _load_timed(device, path: str, measure, key: str) -> None:
 
 
 @pytest.mark.requires_sd
-@pytest.mark.parametrize("fx", ks.valid_models(), ids=lambda f: f.name)
-def test_model_loads_from_sd(device, firmware, rig, measure, fx) -> None:
-    path = f"{ks.SD_DIR}/{fx.path.name}"
+@pytest.mark.parametrize("fx", well_formed(), ids=lambda f: f.name)
+def test_model_loads_from_sd(device, kpu, models, firmware, rig, measure, fx) -> None:
     if not firmware.accepts(fx.version) and fx.version != 4:
-        smallest = {f.version: f.name for f in ks.smallest_per_version()}
+        smallest = {f.version: f.name for f in smallest_per_version()}
         pytest.skip(f"{firmware.name} does not load kmodel v{fx.version} (loads {ks.versions(firmware)}); "
                     f"test_load_errors.py::test_unsupported_version_rejected"
                     f"[{smallest.get(fx.version, fx.name)}] asserts its exact error")
@@ -59,28 +60,24 @@ def test_model_loads_from_sd(device, firmware, rig, measure, fx) -> None:
             pytest.skip(f"{fx.name} ({fx.size} bytes) is more than half of {firmware.name}'s threshold band "
                         f"({firmware.memory.threshold_band[0]}..): how big a model fits is "
                         f"test_memory_threshold.py's business")
-        if not ks.onboard_writable(fx) and ks.upload_seconds(rig, fx.size) > ks.UPLOAD_BUDGET_S:
+        if not device.can_generate(fx.recipe) and ks.upload_seconds(rig, fx.size) > ks.UPLOAD_BUDGET_S:
             pytest.skip(f"{fx.name} ({fx.size} bytes) would take {ks.upload_seconds(rig, fx.size):.0f} s "
                         f"to upload at rig {rig.name}'s baud; set serial.fast_baud to include it")
-    ks.ensure_fixture_on_board(device, fx, path)
+    path = models.put(fx, f"{SD_DIR}/{fx.path.name}")
     if not firmware.accepts(fx.version):       # v4 on a build without the v4 loader
-        ks.expect_load_error(device, path, firmware, "version", f"{fx.name} (kmodel v4) from {path}")
+        ks.expect_load_error(kpu, path, firmware, "version", f"{fx.name} (kmodel v4) from {path}")
         pytest.xfail(ks.KNOWN_V4_BUG)
-    _load_timed(device, path, measure, fx.name)
+    _load_timed(device, kpu, path, measure, fx.name)
 
 
 @pytest.mark.requires_sd
-def test_model_in_subdirectory_loads(device, firmware, measure) -> None:
-    fx = ks.good_fixture(firmware)
-    path = f"{SUBDIR}/{fx.path.name}"
-    ks.ensure_fixture_on_board(device, fx, path)
-    _load_timed(device, path, measure, "subdirectory")
+def test_model_in_subdirectory_loads(device, kpu, models, measure) -> None:
+    fx = models.smallest_good()
+    _load_timed(device, kpu, models.put(fx, f"{SUBDIR}/{fx.path.name}"), measure, "subdirectory")
 
 
 @pytest.mark.requires_sd
-def test_model_with_long_file_name_loads(device, firmware, measure) -> None:
-    fx = ks.good_fixture(firmware)
-    path = f"{ks.SD_DIR}/{LONG_NAME}"
-    ks.ensure_fixture_on_board(device, fx, path)
-    assert LONG_NAME in device.listdir(ks.SD_DIR), f"{LONG_NAME} not listed in {ks.SD_DIR}"
-    _load_timed(device, path, measure, "long_name")
+def test_model_with_long_file_name_loads(device, kpu, models, measure) -> None:
+    path = models.put(models.smallest_good(), f"{SD_DIR}/{LONG_NAME}")
+    assert LONG_NAME in device.listdir(SD_DIR), f"{LONG_NAME} not listed in {SD_DIR}"
+    _load_timed(device, kpu, path, measure, "long_name")

@@ -7,6 +7,8 @@ import random
 
 import pytest
 
+from hil.device.micropython.code import device as programs
+
 SMOKE_FILE = "/sd/hil_smoke.bin"
 
 
@@ -18,8 +20,8 @@ def test_boot_banner(board, firmware) -> None:
 
 
 def test_repl_round_trip(repl) -> None:
-    assert repl.exec("print(6 * 7)") == b"42\r\n"
-    assert repl.eval("[1, 'two', 3.5, None]") == [1, "two", 3.5, None]
+    assert repl.exec(programs.ROUND_TRIP) == programs.ROUND_TRIP_REPLY
+    assert repl.eval(programs.LITERALS) == [1, "two", 3.5, None]
 
 
 @pytest.mark.requires_sd

@@ -66,7 +66,7 @@ def sim_board(sim_server: Any, tmp_path: Path) -> Any:
                   sim_endpoints=sim_server.endpoints)
     board.open()
     try:
-        board.start()
+        board.lifecycle.start()
         yield board
     finally:
         board.close()

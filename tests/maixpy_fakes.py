@@ -1,4 +1,4 @@
-"""Small fakes of the board core for the MaixPy firmware tests (sim-contract.md §2, exactly).
+"""Small fakes of the board core for the MaixPy firmware tests (the core interface the firmware model uses, exactly).
 
 ``FakeUart`` is the board's UART without line pacing: host bytes go in with ``feed`` (the
 interrupt character is filtered and its callback called, as the real RX path does), board bytes

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hil.board import Board
-from hil.simprocess import SimProcess
+from hil.board.simprocess import SimProcess
 from hil.errors import BootTimeout, KpuLoadError, MemoryOverflow, ReplError, SimError
 from hil.link import SerialLog
 from hil.rig import load_rig
@@ -48,7 +48,7 @@ def log_text(tmp_path: Path) -> str:
 
 def test_start_soft_reset_and_banner(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     profile = board.profile
     assert board.firmware_version == profile.version
     assert board.banner == profile.banner
@@ -58,10 +58,10 @@ def test_start_soft_reset_and_banner(sim_server, attach, tmp_path: Path) -> None
 
 def test_power_cycle_waits_for_a_fresh_boot(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     board.repl.exec("x = 41")
     boots = board.power.status()["boots"]
-    board.power_cycle()
+    board.lifecycle.power_cycle()
     assert board.power.status()["boots"] == boots + 1
     with pytest.raises(ReplError, match="NameError"):
         board.repl.exec("print(x)")     # a fresh interpreter
@@ -70,25 +70,25 @@ def test_power_cycle_waits_for_a_fresh_boot(sim_server, attach, tmp_path: Path) 
 
 def test_main_py_that_loops_forever_is_interrupted(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     # with a card in, MaixPy runs /sd/main.py (instead of /flash/main.py)
     board.device.put(b"print('main starts')\nwhile True:\n    pass\n", "/sd/main.py")
-    board.power_cycle()                 # boots, main.py never returns, Ctrl-C gets the REPL
+    board.lifecycle.power_cycle()                 # boots, main.py never returns, Ctrl-C gets the REPL
     assert board.repl.exec("print(1)") == b"1\r\n"
     text = log_text(tmp_path)
     assert "main starts" in text and "interrupting boot.py/main.py with Ctrl-C" in text
     # the ladder's first rung copes with it too (a board found running main.py)
     board.power.reset()
-    assert board.recover("main.py running") == "interrupt"
+    assert board.lifecycle.recover("main.py running") == "interrupt"
     board.device.remove("/sd/main.py")
 
 
 def test_stuck_board_needs_a_hard_reset(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server, fast_rig(boot_timeout=3.0))
-    board.start()
+    board.lifecycle.start()
     board.repl.exec_start("import micropython\nmicropython.kbd_intr(-1)\nwhile True:\n    pass\n")
-    assert not board.responsive(timeout=1.0)
-    assert board.recover("stuck with Ctrl-C disabled") == "hard reset"
+    assert not board.lifecycle.responsive(timeout=1.0)
+    assert board.lifecycle.recover("stuck with Ctrl-C disabled") == "hard reset"
     assert board.repl.exec("print(2)") == b"2\r\n"
     text = log_text(tmp_path)
     for line in ("recovery rung 1 (interrupt)", "recovery rung 2 (soft reset)", "recovery rung 3 (hard reset)",
@@ -99,13 +99,13 @@ def test_stuck_board_needs_a_hard_reset(sim_server, attach, tmp_path: Path) -> N
 
 def test_dead_board_is_a_boot_timeout_naming_the_rungs(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server, fast_rig(boot_timeout=0.5))
-    board.start()
+    board.lifecycle.start()
     from hil.sim.control import ControlClient
     board.power.off()       # the board is off, and the rungs that would switch it on are no-ops
     board.power.on = lambda: None
     board.power.reset = lambda: None
     with pytest.raises(BootTimeout) as info:
-        board.recover("test")
+        board.lifecycle.recover("test")
     message = str(info.value)
     assert "board did not recover (test); tried interrupt, soft reset, hard reset, power cycle" in message
     assert "serial log:" in message and "\n" not in message
@@ -114,7 +114,7 @@ def test_dead_board_is_a_boot_timeout_naming_the_rungs(sim_server, attach, tmp_p
 
 def test_device_api_memory_and_files(sim_server, attach) -> None:
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     device = board.device
     mem = device.memory()
     assert mem.gc_free > 0 and mem.sys_heap_free > 0
@@ -132,7 +132,7 @@ def test_device_api_memory_and_files(sim_server, attach) -> None:
 
 def test_kpu_errors_are_typed(sim_server, attach) -> None:
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     device, errors = board.device, board.profile.errors
     with pytest.raises(KpuLoadError) as info:
         device.kpu_load(0)
@@ -169,9 +169,9 @@ def test_sim_process_failure_is_one_line(tmp_path: Path) -> None:
 
 
 def test_model_written_on_board_loads_and_frees(sim_server, attach) -> None:
-    pytest.importorskip("hil.kmodel.onboard")
+    pytest.importorskip("hil.device.micropython.code.kmodel_writer")
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     device = board.device
     digest = device.write_model_onboard("/sd/m.kmodel", 200_000, main_mem=65_536, seed=7)
     from hil.kmodel.build import build_v3
@@ -190,7 +190,7 @@ def test_big_put_switches_to_fast_baud_and_back(sim_server, attach) -> None:
     rig = fast_rig()
     rig = replace(rig, serial=replace(rig.serial, fast_baud=921_600))
     board = attach(sim_server, rig)
-    board.start()
+    board.lifecycle.start()
     device = board.device
     data = os.urandom(80_000)
     device.put(data, "/sd/big.bin")
@@ -204,7 +204,7 @@ def test_big_put_switches_to_fast_baud_and_back(sim_server, attach) -> None:
 
 def test_set_gc_heap_size_reboots_and_holds(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     device = board.device
     default = board.profile.memory.gc_heap_default
     before = device.memory()
@@ -218,9 +218,9 @@ def test_set_gc_heap_size_reboots_and_holds(sim_server, attach, tmp_path: Path) 
 def test_model_flashed_over_isp_loads_from_its_offset(sim_server, attach, tmp_path: Path) -> None:
     build = pytest.importorskip("hil.kmodel.build")
     board = attach(sim_server)
-    board.start()
+    board.lifecycle.start()
     offset = board.rig.storage.model_offset
-    board.device.flash_model(offset, build.build_v3(100_000, seed=3))
+    board.drivers.flash.write(offset, build.build_v3(100_000, seed=3))
     assert "power sim: reset into ISP" in log_text(tmp_path)     # the pty has no DTR/RTS
     handle = board.device.kpu_load(offset)
     assert handle.model == f"{offset:#x}"

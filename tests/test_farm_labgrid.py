@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

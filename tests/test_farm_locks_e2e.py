@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hil.farm.lock import read_lock
-from hil.report.record import read_records
+from jsonl import read_records
 from test_repl import FakeRepl
 
 HOLD = '''

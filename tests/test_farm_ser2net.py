@@ -4,7 +4,7 @@ driver on the simulator's control socket; the suites run on both under xdist.
 
 ser2net on a pty never answers DTR/RTS (SET-CONTROL): without ``?ign_set_control`` pyserial gives
 up opening the port, and resets must come from a power driver, not the modem lines
-(facts/serial-clients.md). Needs the Debian package ``ser2net`` (4.x, YAML config).
+Needs the Debian package ``ser2net`` (4.x, YAML config).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 SER2NET = shutil.which("ser2net") or ("/usr/sbin/ser2net" if os.access("/usr/sbin/ser2net", os.X_OK) else None)

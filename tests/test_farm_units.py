@@ -15,7 +15,9 @@ from hil.errors import ConfigError, InfrastructureError, PowerError, RigConfigEr
 from hil.farm.claim import Claimer, lock_key, take_rig
 from hil.farm.lock import RigLock
 from hil.farm.pool import load_pool
-from hil.power import LabgridPower, SimPower, make_power
+from hil.drivers.power import make_power
+from hil.drivers.power.labgrid import LabgridPower
+from hil.drivers.power.sim import SimPower
 from hil.rig import load_rig, parse_rig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 
 from hil.farm.claim import lock_key
 from hil.farm.lock import RigLock
-from hil.report.record import read_records
+from jsonl import read_records
 from hil.rig import load_rig
 
 ROOT = Path(__file__).resolve().parent.parent

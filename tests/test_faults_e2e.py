@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = Path(__file__).resolve().parent / "data" / "faults" / "fault_matrix_suite.py"

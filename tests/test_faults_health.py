@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cr3t-pw-77"
@@ -33,7 +33,7 @@ def test_2(device):
     device.memory()
 
 def test_3(board):
-    board.soft_reset()
+    board.lifecycle.soft_reset()
 
 def test_4(repl):
     repl.exec("print(4)")

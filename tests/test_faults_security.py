@@ -12,7 +12,7 @@ import pytest
 
 from hil.errors import LinkError, PowerError, SimError
 from hil.link import MASK, Link, SerialLog, redact, redact_url
-from hil.power import run_command
+from hil.drivers.power.base import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("hil.sim.server", reason="the simulator is not built yet")

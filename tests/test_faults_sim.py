@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hil.board import Board
+from hil.console import Console
 from hil.errors import HilError, LinkError, ReplError, ReplProtocolError, SimError
 from hil.link import Link, SerialLog
 from hil.rig import load_rig
@@ -45,7 +46,7 @@ def board(sim, tmp_path):
               sim_endpoints=sim.endpoints)
     b.open()
     try:
-        b.start()
+        b.lifecycle.start()
         yield b
     finally:
         b.close()
@@ -98,8 +99,8 @@ def test_armed_and_clear(ctl):
 def test_hang_now_until_reset(sim, ctl, board):
     ctl.fault("hang")
     assert ctl.status()["mode"] == "hung"
-    assert not board.responsive(timeout=1.0)
-    assert board.recover("hung board") == "hard reset"
+    assert not board.lifecycle.responsive(timeout=1.0)
+    assert board.lifecycle.recover("hung board") == "hard reset"
     assert board.repl.exec("print(7)") == b"7\r\n"
 
 
@@ -120,7 +121,7 @@ def test_hang_until_power_survives_a_reset(sim, ctl, board):
     assert booted(sim, mark)["mode"] == "hung"
     ctl.power(False)
     ctl.power(True)
-    board.wait_boot()
+    board.lifecycle.wait_boot()
     assert board.repl.exec("print(1)") == b"1\r\n"
 
 
@@ -133,7 +134,7 @@ def test_reset_at_byte(sim, ctl, board):
     req = sim.events.wait_for(lambda e: e["kind"] == "reset-request", since=mark)
     assert req["reason"] == "fault: reset at byte"
     assert booted(sim, req["seq"]) is not None
-    board.wait_boot()
+    board.lifecycle.wait_boot()
     assert board.repl.exec("print(2)") == b"2\r\n"          # one-shot: the board works again
 
 
@@ -145,7 +146,7 @@ def test_brownout_when_the_code_of_a_kpu_load_is_sent(sim, ctl, board):
         board.device.kpu_load("/sd/none.kmodel", timeout=2.0)
     req = sim.events.wait_for(lambda e: e["kind"] == "reset-request", since=mark)
     assert req["reason"] == "fault: brownout during kpu.load"
-    board.wait_boot()
+    board.lifecycle.wait_boot()
     with pytest.raises(HilError) as info:                   # count=1: the next load reaches the firmware
         board.device.kpu_load("/sd/none.kmodel")
     assert "ENOENT" in str(info.value) or "No such file" in str(info.value) or "Errno" in str(info.value)
@@ -159,7 +160,7 @@ def test_corrupt_to_host_garbles_replies(sim, ctl, board):
         board.repl.exec("print('abcdefghij')", timeout=1.0)
     assert "\\x" in board.log_path.read_text()               # the garbage is in the serial log
     ctl.fault("clear")
-    board.recover("after corruption")
+    board.lifecycle.recover("after corruption")
     assert board.repl.exec("print(8)") == b"8\r\n"
 
 
@@ -167,7 +168,7 @@ def test_corrupt_to_board_reaches_the_firmware_as_bad_code(sim, ctl, board):
     ctl.fault("corrupt", rate=1.0, direction="to_board", count=1)   # one flipped bit
     with pytest.raises(HilError):
         board.repl.exec("print(12345)", timeout=1.0)
-    board.recover("after corruption")
+    board.lifecycle.recover("after corruption")
     assert board.repl.exec("print(3)") == b"3\r\n"
 
 
@@ -180,14 +181,14 @@ def test_drop_loses_bytes(sim, ctl, board):
     with pytest.raises(ReplProtocolError):
         board.repl.exec("print(1)", timeout=1.0)
     ctl.fault("clear")
-    board.recover("after drops")
+    board.lifecycle.recover("after drops")
     assert board.repl.exec("print(4)") == b"4\r\n"
 
 
 def test_garbage_at_boot_is_on_the_line_before_the_boot_log(sim, ctl, board):
     ctl.fault("garbage_at_boot", size=200, seed=1)
     mark = sim.events.last_seq
-    board.power_cycle()                                       # the banner is still found
+    board.lifecycle.power_cycle()                                       # the banner is still found
     assert fired(sim, "garbage_at_boot", mark)["bytes"] == 200
     assert board.repl.exec("print(5)") == b"5\r\n"
 
@@ -207,7 +208,7 @@ def test_pty_vanishes_and_comes_back(sim, ctl, tmp_path):
         link.reopen(5.0)                                      # the by-id link is back
         assert link_path.exists()
         link.write(b"\r\x03")
-        assert link.read_exact(3, 2.0)                        # the board answers on the new pty
+        assert Console(link).read_exact(3, 2.0)                        # the board answers on the new pty
     finally:
         link.close()
 
@@ -228,7 +229,7 @@ def test_rfc2217_connection_closed(sim, ctl, tmp_path):
         time.sleep(0.6)
         link.reopen(5.0)
         link.write(b"\r\x03")
-        assert link.read_exact(3, 2.0)
+        assert Console(link).read_exact(3, 2.0)
     finally:
         link.close()
 
@@ -237,7 +238,7 @@ def test_board_ladder_reopens_a_vanished_pty(sim, ctl, board):
     ctl.fault("disconnect", duration=0.5)
     with pytest.raises(LinkError):
         board.repl.exec("print(1)", timeout=1.0)
-    assert board.recover("link lost") == "reopen link"
+    assert board.lifecycle.recover("link lost") == "reopen link"
     assert board.repl.exec("print(6)") == b"6\r\n"
 
 
@@ -276,7 +277,7 @@ def test_flash_write_error(sim, ctl):
 def test_slow_boot_is_silent_for_the_delay(sim, ctl, board):
     ctl.fault("slow_boot", delay=1.5)
     t0 = time.monotonic()
-    board.power_cycle()
+    board.lifecycle.power_cycle()
     assert time.monotonic() - t0 >= 1.5
     assert fired(sim, "slow_boot")["delay"] == 1.5
 
@@ -285,7 +286,7 @@ def test_main_loop_is_interrupted_and_cleared(sim, ctl, board):
     reply = ctl.fault("main_loop")
     path = Path(reply["path"])
     assert path == sim.storage.sd_root / "main.py"
-    board.power_cycle()                                       # wait_boot sends Ctrl-C
+    board.lifecycle.power_cycle()                                       # wait_boot sends Ctrl-C
     assert "interrupting boot.py/main.py" in (board.log_path.read_text())
     ctl.fault("clear")
     assert not path.exists()

@@ -1,5 +1,5 @@
 """Uploads under faults: an interrupted upload never leaves a file that looks complete, and a
-corrupted one is retried a bounded number of times, then reported (hil/transfer.py).
+corrupted one is retried a bounded number of times, then reported (hil/device/micropython/transfer.py).
 
 A Board on an in-process SimServer (pace off); faults armed through the control socket.
 """
@@ -47,7 +47,7 @@ def board(sim, rig, tmp_path):
     b = Board(rig, results=tmp_path, log=SerialLog(tmp_path / "board.log"), sim_endpoints=sim.endpoints)
     b.open()
     try:
-        b.start()
+        b.lifecycle.start()
         yield b
     finally:
         b.close()
@@ -81,7 +81,7 @@ def test_reset_on_every_try_reports_and_leaves_no_complete_looking_file(sim, ctl
     assert "up.bin" not in files                    # only a .part (at most), never the final name
     assert all(len(v) < len(DATA) for k, v in files.items() if k.startswith("up.bin"))
     ctl.fault("clear")
-    board.recover("after the failed upload")
+    board.lifecycle.recover("after the failed upload")
     assert not board.device.exists(REMOTE)
 
 
@@ -127,7 +127,7 @@ def test_board_hanging_mid_upload_is_an_infrastructure_error(sim, ctl, board):
     assert time.monotonic() - t0 < 15
     assert "\n" not in str(info.value) and "the board stopped answering" in str(info.value)
     assert "up.bin" not in sd_files(sim)
-    assert board.recover("after the hang") == "hard reset"
+    assert board.lifecycle.recover("after the hang") == "hard reset"
     assert board.device.put(DATA, REMOTE) == WANT
 
 
@@ -141,5 +141,5 @@ def test_port_vanishing_mid_upload(sim, ctl, board):
     ctl.fault("disconnect", duration=0.5)
     with pytest.raises(LinkError):
         board.device.put(DATA, REMOTE)
-    assert board.recover("port vanished") == "reopen link"
+    assert board.lifecycle.recover("port vanished") == "reopen link"
     assert board.device.put(DATA, REMOTE) == WANT

@@ -1,7 +1,7 @@
 """Hypothesis fuzzing of the parsers that read what users and boards send us.
 
 - the rig loader (hil.rig.parse_rig): generated TOML tables and mutated shipped rig files;
-- the REPL: hil.repl.parse_traceback, and the raw REPL reply framing (Repl.exec against a board
+- the REPL: hil.device.micropython.repl.parse_traceback, and the raw REPL reply framing (Repl.exec against a board
   that answers anything at all);
 - the ISP side: SLIP decoding (hil.isp.slip), reply/request parsing (hil.isp.packets), and a
   flash write against a board answering random bytes (hil.isp.loader.IspSession).
@@ -106,7 +106,7 @@ def test_fuzz_rig_loader_mutated_files(text: str, edits) -> None:
 @FAST
 @given(st.binary(max_size=400))
 def test_fuzz_parse_traceback_never_raises(stderr: bytes) -> None:
-    from hil.repl import parse_traceback
+    from hil.device.micropython.repl import parse_traceback
     err = parse_traceback(stderr)
     assert isinstance(err, ReplError) and err.exc_type
     assert not re.search(r"[\r\n]", err.exc_type + err.message)
@@ -119,7 +119,7 @@ message = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characte
 @FAST
 @given(name, message, st.lists(message, max_size=3))
 def test_fuzz_parse_traceback_reads_what_micropython_prints(exc: str, text: str, frames) -> None:
-    from hil.repl import parse_traceback
+    from hil.device.micropython.repl import parse_traceback
     body = "".join(f'  File "<stdin>", line {i}, in {f!r}\r\n' for i, f in enumerate(frames, 1))
     last = f"{exc}: {text}" if text else exc
     err = parse_traceback(f"Traceback (most recent call last):\r\n{body}{last}\r\n".encode())
@@ -164,9 +164,11 @@ class BoardReplying:
 
 def run_exec(reply: bytes):
     from hil.console import Console
-    from hil.repl import Repl
+    from hil.device.micropython.repl import Repl
     repl = Repl(Console(BoardReplying(reply)), use_raw_paste=False)
-    repl.in_raw = True
+    from hil.board.state import State
+    repl.events.enter(State.RAW)         # the board sits at the raw REPL's prompt already
+    repl._prompt = True
     return repl.exec("print(1)", timeout=0.05)
 
 
@@ -183,11 +185,11 @@ def test_fuzz_raw_repl_framing_any_reply(monkeypatch_module, reply: bytes) -> No
 
 
 def _no_boot_log(b: bytes) -> bool:
-    from hil.repl import REBOOT_MARKERS
+    from hil.device.micropython.bootlog import REBOOT_MARKERS
     return not any(m in b for m in REBOOT_MARKERS)
 
 
-# A program that prints MaixPy's own boot-log lines is taken for a reboot (hil.repl.REBOOT_MARKERS).
+# A program that prints MaixPy's own boot-log lines is taken for a reboot (hil.device.micropython.bootlog.REBOOT_MARKERS).
 payload = st.binary(max_size=80).map(lambda b: b.replace(b"\x04", b"")).filter(_no_boot_log)
 
 
@@ -205,11 +207,11 @@ def test_fuzz_raw_repl_framing_well_formed(monkeypatch_module, out: bytes, err: 
 @pytest.fixture(scope="module")
 def monkeypatch_module():
     """The reboot sniff waits REBOOT_SNIFF_S on a silent line; the fake line is silent at once."""
-    import hil.repl
-    old = hil.repl.REBOOT_SNIFF_S
-    hil.repl.REBOOT_SNIFF_S = 0.0
+    import hil.device.micropython.repl
+    old = hil.device.micropython.repl.REBOOT_SNIFF_S
+    hil.device.micropython.repl.REBOOT_SNIFF_S = 0.0
     yield
-    hil.repl.REBOOT_SNIFF_S = old
+    hil.device.micropython.repl.REBOOT_SNIFF_S = old
 
 
 # -- the ISP side ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""hil.kmodel.onboard: the MicroPython writer rebuilds build_v3 byte for byte, in the board's dialect."""
+"""hil.device.micropython.code.kmodel_writer: the MicroPython writer rebuilds build_v3 byte for byte, in the board's dialect."""
 from __future__ import annotations
 
 import ast
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hil.kmodel.build import build_v3
-from hil.kmodel.onboard import run_under_cpython, writer_snippet
+from hil.device.micropython.code.kmodel_writer import run_under_cpython, writer_snippet
 
 MiB = 1024 * 1024
 

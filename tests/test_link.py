@@ -68,7 +68,7 @@ def test_loop_url_round_trip_and_log(tmp_path: Path) -> None:
     log = SerialLog(tmp_path / "a.log", "loop")
     with Link("loop://", 115200, log) as link:
         link.write(b"hello\r\nworld\x04")
-        assert link.read_exact(13, 1.0) == b"hello\r\nworld\x04"
+        assert Console(link).read_exact(13, 1.0) == b"hello\r\nworld\x04"
         assert link.read(10, 0.05) == b""
         assert link.tail(5) == b"orld\x04"
         link.log = SerialLog(tmp_path / "b.log")   # the plugin swaps logs per test

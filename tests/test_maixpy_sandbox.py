@@ -369,7 +369,7 @@ def test_struct_helpers_for_kmodel_headers(tmp_path):
 
 def test_onboard_writer_snippet_writes_the_model(tmp_path):
     from hil.kmodel.build import build_v3
-    from hil.kmodel.onboard import writer_snippet
+    from hil.device.micropython.code.kmodel_writer import writer_snippet
     b = Board(tmp_path / "b").start()
     try:
         b.host.enter_raw()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 from test_repl import FakeRepl
 
 ROOT = Path(__file__).resolve().parent.parent

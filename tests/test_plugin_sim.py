@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report.record import read_records
+from jsonl import read_records
 from hil.rig import rig_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,11 +59,28 @@ def check_smoke(results: Path, rig: str, done: subprocess.CompletedProcess) -> N
     names = {m["name"] for r in tests for m in r["measurements"]}
     assert {"gc_free_bytes", "sys_heap_free_bytes", "gc_heap_size_bytes"} <= names
     assert records[-1]["type"] == "footer" and records[-1]["exitstatus"] == 0
+    check_steps(run, records)
     assert gone(sim_pid(run)), "the simulator outlived the session"
     assert (results / "sim-state" / rig / "flash.img").exists()
     from hil.report.runs import find_runs   # the report side reads what the plugin wrote
     runs, skipped = find_runs(results)
     assert skipped == [] and len(runs) == 1 and len(runs[0].tests) == 4
+
+
+def check_steps(run: Path, records: list[dict]) -> None:
+    """What was done to the board is in the run record as timed steps, and in the serial logs."""
+    session = records[-1]["steps"]
+    assert [s["name"] for s in session if s["depth"] == 0] == ["start"]
+    assert {"soft reset"} <= {s["name"] for s in session if s["depth"] == 1}
+    tests = {r["nodeid"].split("::")[-1]: r for r in records if r["type"] == "test"}
+    steps = tests["test_put_get_on_sd"]["steps"]
+    assert [s["name"] for s in steps] == ["put", "get"]
+    for step in steps:
+        assert step["args"] == {"path": "/sd/hil_smoke.bin"} and step["outcome"] == "passed"
+        assert 0 <= step["start"] <= tests["test_put_get_on_sd"]["duration"] and step["duration"] > 0
+    assert steps[1]["start"] >= steps[0]["start"] + steps[0]["duration"]
+    log = (run / tests["test_put_get_on_sd"]["serial_log"]).read_text()
+    assert "step put (path=/sd/hil_smoke.bin): start" in log and "step get (path=/sd/hil_smoke.bin): done in" in log
 
 
 @pytest.mark.parametrize("rig", ["sim", "sim-rfc2217"])

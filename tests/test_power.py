@@ -4,15 +4,20 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hil.errors import PowerError
 from hil.link import Link, SerialLog
-from hil.power import CommandPower, DtrRtsPower, LabgridPower, NoPower, SimPower, UhubctlPower, make_power
-from hil.rig import PowerSpec, load_rig
+from hil.drivers.power import make_power
+from hil.drivers.power.command import CommandPower
+from hil.drivers.power.dtr_rts import DtrRtsPower
+from hil.drivers.power.labgrid import LabgridPower
+from hil.drivers.power.none import NoPower
+from hil.drivers.power.sim import SimPower
+from hil.drivers.power.uhubctl import UhubctlPower
+from hil.rig import load_rig
 
 RIGS = Path(__file__).resolve().parent.parent / "rigs"
 
@@ -52,7 +57,7 @@ def test_command_driver_runs_argv_lists(tmp_path: Path, on_path: Path) -> None:
     record = tmp_path / "calls.txt"
     fake_tool(on_path, "relayctl", record)
     notes: list[str] = []
-    spec = PowerSpec(driver="command", on=("relayctl", "3", "on"), off=("relayctl", "3", "off"),
+    spec = CommandPower.spec_of(on=("relayctl", "3", "on"), off=("relayctl", "3", "off"),
                      off_time=0.01, timeout=5)
     power = CommandPower(spec, "bench", notes.append)
     power.on()
@@ -60,7 +65,7 @@ def test_command_driver_runs_argv_lists(tmp_path: Path, on_path: Path) -> None:
     power.cycle()            # no cycle argv: off, pause, on
     assert record.read_text().splitlines() == ["3 on", "3 off", "3 off", "3 on"]
     assert notes[0] == "power command on: relayctl 3 on"
-    power = CommandPower(replace(spec, cycle=("relayctl", "3", "cycle", "a b")), "bench")
+    power = CommandPower(CommandPower.spec_of(**{**spec.options, "cycle": ("relayctl", "3", "cycle", "a b")}), "bench")
     power.cycle()
     assert record.read_text().splitlines()[-1] == "3 cycle a b"   # one argv item, no shell splitting
     assert power.can_power and power.can_reset and power.drops_port
@@ -68,7 +73,7 @@ def test_command_driver_runs_argv_lists(tmp_path: Path, on_path: Path) -> None:
 
 def test_command_failure_names_command_and_stderr(tmp_path: Path, on_path: Path) -> None:
     fake_tool(on_path, "relayctl", tmp_path / "calls.txt", exit_code=3, stderr="relay 3: no such channel")
-    power = CommandPower(PowerSpec(driver="command", on=("relayctl", "3", "on"), off=("relayctl", "x")), "bench")
+    power = CommandPower(CommandPower.spec_of(on=("relayctl", "3", "on"), off=("relayctl", "x")), "bench")
     with pytest.raises(PowerError) as info:
         power.on()
     assert str(info.value) == ("rig bench: power.on: `relayctl 3 on` exited with status 3: "
@@ -76,11 +81,11 @@ def test_command_failure_names_command_and_stderr(tmp_path: Path, on_path: Path)
 
 
 def test_command_not_found_and_timeout(tmp_path: Path, on_path: Path) -> None:
-    power = CommandPower(PowerSpec(driver="command", on=("no-such-relay-tool",), off=("x",)), "bench")
+    power = CommandPower(CommandPower.spec_of(on=("no-such-relay-tool",), off=("x",)), "bench")
     with pytest.raises(PowerError, match=r"power.on: command not found: 'no-such-relay-tool'"):
         power.on()
     fake_tool(on_path, "slowrelay", tmp_path / "calls.txt", sleep=5)
-    power = CommandPower(PowerSpec(driver="command", on=("slowrelay",), off=("x",), timeout=0.3), "bench")
+    power = CommandPower(CommandPower.spec_of(on=("slowrelay",), off=("x",), timeout=0.3), "bench")
     start = time.monotonic()
     with pytest.raises(PowerError, match=r"`slowrelay` did not finish within 0.3 s"):
         power.on()
@@ -90,7 +95,7 @@ def test_command_not_found_and_timeout(tmp_path: Path, on_path: Path) -> None:
 def test_uhubctl_driver_argv(tmp_path: Path, on_path: Path) -> None:
     record = tmp_path / "calls.txt"
     fake_tool(on_path, "uhubctl", record)
-    power = UhubctlPower(PowerSpec(driver="uhubctl", hub="1-1.4", hub_port=2, off_time=1.5), "desk")
+    power = UhubctlPower(UhubctlPower.spec_of(hub="1-1.4", hub_port=2, off_time=1.5), "desk")
     power.off()
     power.on()
     power.cycle()
@@ -101,7 +106,7 @@ def test_uhubctl_driver_argv(tmp_path: Path, on_path: Path) -> None:
 def test_uhubctl_explicit_path_and_failure(tmp_path: Path) -> None:
     tool = fake_tool(tmp_path / "sbin", "uhubctl", tmp_path / "calls.txt", exit_code=1,
                      stderr="No compatible devices detected!")
-    power = UhubctlPower(PowerSpec(driver="uhubctl", hub="9-9", hub_port=1, uhubctl=str(tool)), "desk")
+    power = UhubctlPower(UhubctlPower.spec_of(hub="9-9", hub_port=1, uhubctl=str(tool)), "desk")
     with pytest.raises(PowerError, match=r"uhubctl off \(hub 9-9 port 1\): .* exited with status 1: "
                                          r"No compatible devices detected!"):
         power.off()

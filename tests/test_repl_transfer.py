@@ -15,8 +15,8 @@ import pytest
 from hil.console import Console
 from hil.errors import TransferError
 from hil.link import Link, SerialLog
-from hil.repl import Repl
-from hil.transfer import SLOW_WINDOW, Transfer, check_remote
+from hil.device.micropython.repl import Repl
+from hil.device.micropython.transfer import SLOW_WINDOW, Transfer, check_remote
 from test_repl import FakeRepl
 
 

@@ -202,7 +202,7 @@ def board(tmp_path_factory):
         b = Board(rig, results=tmp, log=SerialLog(tmp / "escape.log"), sim_endpoints=sim.endpoints)
         b.open()
         try:
-            b.start()
+            b.lifecycle.start()
             b.secret_path = str(outside / "secret.txt")
             yield b
         finally:
@@ -223,7 +223,7 @@ def test_escape_attempt_fails(board, case: Case) -> None:
         result = board.repl.exec_raw(code, timeout=10.0)
     finally:
         if case.xfail:
-            board.soft_reset()   # a hole that worked may stay open until the interpreter restarts
+            board.lifecycle.soft_reset()   # a hole that worked may stay open until the interpreter restarts
     out = result.stdout.decode("utf-8", "replace")
     err = result.stderr.decode("utf-8", "replace")
     for leak in LEAKS:

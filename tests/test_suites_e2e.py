@@ -297,12 +297,81 @@ def test_band_failure_says_side_and_distance() -> None:
 
 
 def test_patches_describe_small_differences_only() -> None:
-    ks = _support()
+    from hil.device.files import patches
     base = bytes(range(256)) * 16
     target = bytearray(base[:3000])
     target[8:12] = b"\x01\x00\x00\x00"
     target[2000] ^= 0xFF
-    runs = ks._patches(base, bytes(target))
+    runs = patches(base, bytes(target))
     assert runs == [(8, "01000000"), (2000, bytes([target[2000]]).hex())]
-    assert ks._patches(base, bytes(4096 * 2)) is None            # longer than the base
-    assert ks._patches(base, bytes(len(base))) is None           # too many bytes differ
+    assert patches(base, bytes(4096 * 2)) is None            # longer than the base
+    assert patches(base, bytes(len(base))) is None           # too many bytes differ
+
+
+# -- suites read as intent: no device code, no kmodel parsing, no caches of their own ---------------------
+# What makes a string device code: a call, an import, a statement (a file name, an option or a
+# hyphenated word parses too, as an attribute or a subtraction, and is no program).
+_CODE_NODES = (ast.Call, ast.Import, ast.ImportFrom, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete,
+               ast.For, ast.While, ast.If, ast.Try, ast.With, ast.FunctionDef, ast.Lambda)
+
+
+def _is_source(text: str) -> bool:
+    if re.search(r"^\s*(import \w|from \w+ import )", text, re.M):     # a template that only runs once filled in
+        return True
+    try:
+        tree = ast.parse(text.strip())
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(n, _CODE_NODES) for n in ast.walk(tree))
+
+
+def test_is_source_tells_code_from_messages() -> None:
+    assert _is_source("print(6 * 7)") and _is_source("import uos\nuos.remove('/sd/x')\n")
+    assert _is_source("kpu.deinit(task)") and _is_source("x = kpu.load(0x300000)")
+    assert not _is_source("kpu.forward on a freed task raised ") and not _is_source("bytes")
+    assert not _is_source("/sd/hil") and not _is_source(" switches A->B; worst cycle ")
+    assert not _is_source("no_such_model.kmodel") and not _is_source("hil-suites")
+    assert _is_source("import uos\nf = open(%r, 'rb')\n")
+
+
+def test_suites_hold_no_micropython_source() -> None:
+    problems = []
+    for path, tree in _suite_trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.lineno > 1 \
+                    and _is_source(node.value):
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
+    assert not problems, problems
+
+
+def test_suites_parse_no_kmodel_bytes_and_keep_no_caches() -> None:
+    """kmodel bytes are read by hil.kmodel (and judged by hil.kmodel.verdict), not by suites; what a
+    session learns about a board lives in the library's drivers, not in module globals of a suite."""
+    parsing = {"struct", "hil.kmodel.format", "hil.kmodel.kpu", "hil.kmodel.layout", "hil.kmodel.lead"}
+    problems = []
+    for path, tree in _suite_trees():
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            problems += [f"{path.name}:{node.lineno}: imports {n}" for n in names if n in parsing]
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("unpack", "unpack_from", "from_bytes"):
+                problems.append(f"{path.name}:{node.lineno}: decodes bytes ({node.func.attr})")
+        for stmt in tree.body:         # module level: only constants, no mutable state
+            value = getattr(stmt, "value", None)
+            mutable = isinstance(value, (ast.Dict, ast.Set, ast.List, ast.DictComp, ast.SetComp, ast.ListComp)) or (
+                isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", "")) in
+                ("dict", "set", "list", "WeakKeyDictionary", "WeakValueDictionary", "defaultdict", "OrderedDict"))
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and mutable:
+                problems.append(f"{path.name}:{stmt.lineno}: module-level mutable state")
+            if isinstance(stmt, ast.Global):
+                problems.append(f"{path.name}:{stmt.lineno}: global")
+        problems += [f"{path.name}:{n.lineno}: global" for n in ast.walk(tree) if isinstance(n, ast.Global)]
+    assert not problems, problems
+
+
+def test_the_two_longest_suites_shrank_by_a_third() -> None:
+    """Issue 17: test_switching.py was 165 lines, test_memory_threshold.py 246, before the drivers."""
+    for name, before in (("test_switching.py", 165), ("test_memory_threshold.py", 246)):
+        lines = len((SUITES / name).read_text().splitlines())
+        assert lines <= before * 2 // 3, (name, lines)

@@ -92,7 +92,7 @@ def _probe(rig) -> int:
     try:
         board.open()
         print(f"probe: port {board.port} open" + (f" (simulator pid {board.sim.pid})" if board.sim else ""))
-        board.start()
+        board.lifecycle.start()
         device = board.device
         mem = device.memory()
         print(f"probe: firmware {board.firmware_version or '(no banner seen)'}"

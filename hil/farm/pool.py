@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hil.errors import ConfigError, RigConfigError
 from hil.rig import RigSpec, load_rig
-from hil.tomlcheck import Table, load_toml
+from hil.tomlcheck import named_table
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,7 @@ def pool_names(rig_dir: Path) -> list[str]:
 def load_pool(name_or_path: str, rig_dir: Path) -> PoolSpec:
     """Load a pool and every rig in it; RigConfigError names the file and the key or rig at fault."""
     path = pool_path(name_or_path, rig_dir)
-    data = load_toml(path, RigConfigError)
-    top = Table(path, "", data, RigConfigError)
-    p = top.sub("pool")
-    name = p.take("name", str)
-    if name != path.stem:
-        raise p.fail("name", f"{name!r} must match the file name {path.stem!r}")
+    top, p, name = named_table(path, "pool", RigConfigError)
     description = p.take("description", str, "")
     members = p.take_str_list("rigs")
     if not members:

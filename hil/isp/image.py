@@ -1,6 +1,6 @@
 """Firmware images as the K210 boot ROM expects them, ``.kfpkg`` packages, and flash address checks.
 
-Wrapped image (kflash 1.1.6 ``flash_firmware``, facts/kflash-isp.md §1.7), written at flash 0::
+Wrapped image (kflash 1.1.6 ``flash_firmware``, vowstar/kflash.py @ 550828c7 kflash.py l.1403), written at flash 0::
 
     [flag u8][payload length u32 LE][payload][SHA-256 of (flag + length + payload)]
 

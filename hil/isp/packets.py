@@ -1,4 +1,5 @@
-"""K210 ISP request and reply packets (facts/kflash-isp.md §1.2-§1.5).
+"""K210 ISP request and reply packets (kflash 1.1.6: vowstar/kflash.py @ 550828c7 kflash.py,
+ISPResponse l.452, FlashModeResponse l.494, the request packing in MAIXLoader).
 
 Request (host to board), little-endian::
 
@@ -8,7 +9,7 @@ Reply (board to host): ``[op u8][reason u8][text...]``; text is meaningful for I
 
 kflash sends a few requests as hard-coded frames with CRC 0 whose payload stops after the first
 byte of the length field: 13 bytes, 15 on the wire with the two C0 (NOP greetings, flash status,
-reboot; facts/kflash-isp.md says 14, but kflash 1.1.6's literals carry op + 12 zero bytes).
+reboot; kflash 1.1.6's literals carry op + 12 zero bytes).
 ``parse_request`` accepts them, and ``SHORT_FRAMES`` lets the client send them byte-for-byte.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""SLIP framing as the K210 ISP uses it (facts/kflash-isp.md §1.1).
+"""SLIP framing as the K210 ISP uses it (kflash 1.1.6: vowstar/kflash.py @ 550828c7 kflash.py,
+MAIXLoader.write l.750 and recv_one_return l.768-808).
 
 A frame is ``C0`` + escaped payload + ``C0``. kflash escapes ``DB`` first and then ``C0``, which
 gives the standard SLIP escapes (``DB DD`` and ``DB DC``); we do the same.

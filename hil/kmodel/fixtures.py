@@ -15,6 +15,7 @@ recompiling a v5 fixture can change a few bytes; ``hil models build`` then recor
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -171,6 +172,37 @@ def get_fixture(name: str, dir: Path | str | None = None) -> Fixture:
             return fx
     known = ", ".join(f.name for f in fixtures)
     raise ConfigError(f"model fixture {name!r} is not in the manifest (known: {known})")
+
+
+@functools.lru_cache(maxsize=None)
+def manifest() -> tuple[Fixture, ...]:
+    """The checkout's manifest, read once."""
+    return tuple(load_manifest())
+
+
+def well_formed() -> list[Fixture]:
+    """Well-formed models of every version (v3, v4 from the writers, v5 from nncase)."""
+    return [f for f in manifest() if f.recipe.writer != "broken"]
+
+
+def broken_models() -> list[Fixture]:
+    return [f for f in manifest() if f.recipe.writer == "broken"]
+
+
+def smallest_per_version() -> list[Fixture]:
+    """The smallest committed well-formed model of each version."""
+    best: dict[int, Fixture] = {}
+    for f in well_formed():
+        if f.committed and (f.version not in best or f.size < best[f.version].size):
+            best[f.version] = f
+    return [best[v] for v in sorted(best)]
+
+
+def committed_loadable(load_versions: tuple[int, ...], version: int | None = None) -> list[Fixture]:
+    """Committed well-formed models a build loading ``load_versions`` loads (of ``version`` only,
+    if given), smallest first."""
+    return sorted((f for f in well_formed() if f.committed and f.version in load_versions
+                   and (version is None or f.version == version)), key=lambda f: f.size)
 
 
 def _sha(path: Path) -> str:

@@ -1,6 +1,6 @@
 """Parse kmodel v3, v4 and v5 headers into a frozen KModelInfo, checking what the loaders check.
 
-Layouts (facts/kmodel.md §2):
+Layouts (v3: kendryte-standalone-sdk kpu.h; v4: nncase v0.2.0 model.h; v5: nncase v1.x model.h):
 - v3 (nncase 0.1, SDK ``kpu_kmodel_header_t``): 28-byte header {version=3, flags, arch=0,
   layers_length, max_start_address, main_mem_usage, output_count}, output_count x {address, size},
   layers_length x {type, body_size}, then the bodies back to back.
@@ -156,24 +156,27 @@ def _v3_tables(r: _Reader) -> tuple[int, int, int, int]:
     return layers, outputs, lh, lh + 8 * layers
 
 
-def _v3_bodies(r: _Reader, layers: int, lh: int) -> tuple[list[int], int]:
-    types, total = [], 0
-    for i in range(layers):
-        off = lh + 8 * i
-        types.append(r.u32(off, f"layer[{i}].type"))
-        size = r.i32(off + 4, f"layer[{i}].body_size")
+def _bodies(r: _Reader, count: int, headers: int, what: str, kind: str) -> tuple[list[int], int]:
+    """(``kind`` of each, sum of the body sizes) from ``count`` {kind u32, body_size i32} headers
+    at ``headers``. A body_size <= 0 is ERR_KMODEL_FORMAT (for v4 nodes UNCONFIRMED: nncase 0.2's
+    interpreter does not check node sizes; MaixPy's v4 loader is closed, so it is taken to reject
+    them as v3's does, see verdict.py)."""
+    kinds, total = [], 0
+    for i in range(count):
+        off = headers + 8 * i
+        kinds.append(r.u32(off, f"{what}[{i}].{kind}"))
+        size = r.i32(off + 4, f"{what}[{i}].body_size")
         if size <= 0:
-            raise _fail(r.source, off + 4, f"layer[{i}].body_size",
-                        f"{size} <= 0", K_BODY)
+            raise _fail(r.source, off + 4, f"{what}[{i}].body_size", f"{size} <= 0", K_BODY)
         total += size
-    return types, total
+    return kinds, total
 
 
 def _parse_v3(r: _Reader) -> KModelInfo:
     layers, outputs, lh, bodies = _v3_tables(r)
     if layers == 0:
         raise _fail(r.source, 12, "layers_length", "the model has no layers", K_BODY)
-    types, total = _v3_bodies(r, layers, lh)
+    types, total = _bodies(r, layers, lh, "layer", "type")
     model_size = bodies + total
     _check_size(r, model_size, PAD_SLACK)
     return KModelInfo(version=3, arch=0, target=None, file_size=r.n, model_size=model_size,
@@ -208,25 +211,11 @@ def _v4_tables(r: _Reader) -> tuple[int, int, int, int, int]:
     return nodes, inputs, outputs, nh, nh + 8 * nodes
 
 
-def _v4_bodies(r: _Reader, nodes: int, nh: int) -> tuple[list[int], int]:
-    ops, total = [], 0
-    for i in range(nodes):
-        off = nh + 8 * i
-        ops.append(r.u32(off, f"node[{i}].opcode"))
-        # nncase 0.2's interpreter does not check node sizes; MaixPy's v4 loader is closed, so
-        # it is taken to reject them as v3's does (UNCONFIRMED, see verdict.py)
-        size = r.i32(off + 4, f"node[{i}].body_size")
-        if size <= 0:
-            raise _fail(r.source, off + 4, f"node[{i}].body_size", f"{size} <= 0", K_BODY)
-        total += size
-    return ops, total
-
-
 def _parse_v4(r: _Reader) -> KModelInfo:
     nodes, inputs, outputs, nh, bodies = _v4_tables(r)
     if nodes == 0:
         raise _fail(r.source, 24, "nodes", "the model has no nodes", K_BODY)
-    ops, total = _v4_bodies(r, nodes, nh)
+    ops, total = _bodies(r, nodes, nh, "node", "opcode")
     model_size = bodies + total
     _check_size(r, model_size, PAD_SLACK)
     return KModelInfo(version=4, arch=None, target=r.u32(12, "target"), file_size=r.n,
@@ -384,10 +373,10 @@ def model_size_from_header(head: bytes, source: str = "<flash>") -> int:
     version = _identify(r)
     if version == 3:
         layers, _, lh, bodies = _v3_tables(r)
-        return bodies + _v3_bodies(r, layers, lh)[1]
+        return bodies + _bodies(r, layers, lh, "layer", "type")[1]
     if version == 4:
         nodes, _, _, nh, bodies = _v4_tables(r)
-        return bodies + _v4_bodies(r, nodes, nh)[1]
+        return bodies + _bodies(r, nodes, nh, "node", "opcode")[1]
     return _v5_walk(r)[0]
 
 

@@ -28,156 +28,50 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, replace
+from typing import Any
 
 from hil.kmodel import kpu
 from hil.kmodel.filler import Rng, filler
 from hil.kmodel.format import KMDL, KL_K210_CONV
 from hil.kmodel.kpu import ConvGeom, align, place_conv
-
-MAX_SIZE = 16 * 1024 * 1024          # the K210 boards' flash; nothing larger can load anyway
-KL_DEQUANTIZE, KL_GLOBAL_AVERAGE_POOL2D, KL_FULLY_CONNECTED = 12, 5, 18
-OP_CONV2D, OP_DEQUANTIZE, OP_REDUCE = 0x02, 0x03, 0x07
-OP_KPU_UPLOAD, OP_KPU_CONV2D = 0x2001, 0x2002
-MEM_MAIN, MEM_KPU = 1, 2
-DT_F32, DT_U8 = 0, 1
-M_MAX = 1024                         # classifier outputs
-T_MAX_TINY = 1024                    # tiny T reads up to 1024 input channels
-MAX_SIDE = 16                        # feature map side, chosen from main_mem
-BUF_IN, BUF_A, BUF_B, BUF_H = 0, 8192, 16384, 24576   # KPU RAM lines of the maps
-V4_CONSTANTS = 32
-FLT_MAX = 3.4028234663852886e38
-
-
-@dataclass(frozen=True)
-class Shape:
-    version: int
-    kernel: int
-    nb: int | None       # None: tiny; -1: heads only; 0: G on the input; >= 1: F + bulk + G
-    g: int = 1
-    m: int = 1
-    t: int = 1
-    side: int = 1
-
-    @property
-    def channels(self) -> tuple[int, int]:
-        """(C, C'): bulk channels and G's output channels."""
-        c = 256 if self.kernel == 3 else 512
-        if self.nb == 0:
-            return c, 256
-        return c, min(2 * c, 1024)
-
-    @property
-    def t_max(self) -> int:
-        return T_MAX_TINY if self.nb is None or self.nb < 0 else self.channels[1]
-
-    @property
-    def g_max(self) -> int:
-        return 1 if self.nb == -1 else 1024 if self.nb == 0 else self.channels[0]
-
-    @property
-    def in_channels(self) -> int:
-        if self.nb is None or self.nb < 0:
-            return self.t
-        return self.g if self.nb == 0 else 3
+from hil.kmodel.family import (  # noqa: F401 (MAX_SIZE and the constants are part of this module's API)
+    MAX_SIZE,
+    KL_DEQUANTIZE,
+    KL_GLOBAL_AVERAGE_POOL2D,
+    KL_FULLY_CONNECTED,
+    OP_CONV2D,
+    OP_DEQUANTIZE,
+    OP_REDUCE,
+    OP_KPU_UPLOAD,
+    OP_KPU_CONV2D,
+    MEM_MAIN,
+    MEM_KPU,
+    DT_F32,
+    DT_U8,
+    M_MAX,
+    MAX_SIDE,
+    V4_CONSTANTS,
+    FLT_MAX,
+    Shape,
+    Emitter,
+    layers,
+    MainMem,
+    main_mem_map)
 
 
-class Emitter:
-    """Appends literals and filler ranges at absolute positions (measure=True: positions only)."""
-
-    def __init__(self, start: int, measure: bool) -> None:
-        self.pos = start
-        self.measure = measure
-        self.lits: list[tuple[int, bytes]] = []
-
-    def put(self, data: bytes) -> None:
-        if not self.measure and data:
-            if self.lits and self.lits[-1][0] + len(self.lits[-1][1]) == self.pos:
-                off, prev = self.lits.pop()
-                self.lits.append((off, prev + data))
-            else:
-                self.lits.append((self.pos, data))
-        self.pos += len(data)
-
-    def zeros_to(self, target: int) -> None:
-        if self.measure:
-            self.pos = target
+def _emit_layers(e: Emitter, lay: list, sh: Shape, mm: MainMem, seed: int, first: int,
+                 conv: tuple[int, Any], cpu: Any) -> list[tuple[int, int]]:
+    """Every layer's body in order; their (type or opcode, body size) for the headers. ``conv``:
+    (the conv's type, its emitter); ``cpu``: the emitter of the other layers."""
+    heads: list[tuple[int, int]] = []
+    for i, layer in enumerate(lay, start=first):
+        if layer.kind == "conv":
+            assert layer.geom is not None
+            out = mm.t_out if layer.final else mm.p_out
+            heads.append((conv[0], conv[1](e, layer.geom, seed, i, out, layer.final)))
         else:
-            self.put(bytes(target - self.pos))
-
-    def fill(self, n: int) -> None:
-        self.pos += n
-
-
-# ---------------------------------------------------------------------------------------------
-# the layer list
-@dataclass(frozen=True)
-class Layer:
-    kind: str               # "conv", "deq", "gap", "fc" (v3 names; v4 maps them to nodes)
-    geom: ConvGeom | None = None
-    final: bool = False
-
-
-def _convs(sh: Shape) -> list[ConvGeom]:
-    s, k = sh.side, sh.kernel
-    if sh.nb is None:
-        return [ConvGeom(sh.t, 1, 1, s, BUF_IN, BUF_A, True)]
-    if sh.nb < 0:
-        return [ConvGeom(1, 1, 1, s, BUF_IN, BUF_H, True), ConvGeom(sh.t, 1, 1, s, BUF_IN, BUF_H, True)]
-    c, c2 = sh.channels
-    convs: list[ConvGeom] = []
-    src = BUF_IN
-    if sh.nb >= 1:
-        convs.append(ConvGeom(3, c, k, s, BUF_IN, BUF_A, False))
-        src = BUF_A
-        for _ in range(sh.nb - 1):
-            dst = BUF_B if src == BUF_A else BUF_A
-            convs.append(ConvGeom(c, c, k, s, src, dst, False))
-            src = dst
-    gdst = BUF_B if src == BUF_A else BUF_A
-    convs.append(ConvGeom(sh.g, c2, k, s, src, gdst, False))
-    convs.append(ConvGeom(1, 1, 1, s, gdst, BUF_H, True))          # P
-    convs.append(ConvGeom(sh.t, 1, 1, s, gdst, BUF_H, True))       # T
-    return convs
-
-
-def layers(sh: Shape) -> list[Layer]:
-    convs = _convs(sh)
-    if sh.nb is None:
-        return [Layer("conv", convs[0], final=True)]
-    out = [Layer("conv", g) for g in convs[:-1]]
-    out += [Layer("deq"), Layer("gap"), Layer("fc"), Layer("conv", convs[-1], final=True)]
-    return out
-
-
-@dataclass(frozen=True)
-class MainMem:
-    """Main-memory addresses of the head tensors and the bytes they need."""
-    p_out: int
-    deq_out: int
-    gap_out: int
-    fc_out: int
-    t_out: int
-    need: int
-
-
-def main_mem_map(sh: Shape, side: int) -> MainMem:
-    area = side * side
-    if sh.version == 3:
-        if sh.nb is None:
-            return MainMem(0, 0, 0, 0, 0, area)
-        p, d = 0, align(area, 4)
-        gp = d + 4 * area
-        fc = gp + 4
-        t = fc + 4 * sh.m
-        return MainMem(p, d, gp, fc, t, t + area)
-    inp = align(sh.in_channels * area, 8)     # the uploaded input sits at 0
-    if sh.nb is None:
-        return MainMem(0, 0, 0, 0, inp, inp + area)
-    d = align(inp + area, 8)
-    gp = d + 4 * area
-    fc = align(gp + 4, 8)
-    t = fc + 4 * sh.m
-    return MainMem(inp, d, gp, fc, t, t + area)
+            heads.append(cpu(e, layer.kind, sh, mm, seed, i))
+    return heads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,36 +90,52 @@ def _conv_tables(e: Emitter, g: ConvGeom, pl: kpu.ConvPlace, rng: Rng, final: bo
     return pl.end - pl.start
 
 
-def _v3_conv(e: Emitter, g: ConvGeom, rng_seed: int, idx: int, out_addr: int, final: bool) -> int:
-    pl = place_conv(e.pos, g, 24, align_regs=True)
-    end = pl.nat_end if final else pl.end
+def _conv(e: Emitter, g: ConvGeom, seed: int, idx: int, final: bool, align_regs: bool,
+          prefix: Any, words: Any) -> int:
+    """A conv body in both versions: ``prefix(place)`` (the 24 bytes before the register words),
+    ``words(place, rng)`` (the register words), then the tables; the body's size."""
+    pl = place_conv(e.pos, g, 24, align_regs=align_regs)
     if e.measure:
-        e.pos = end
+        e.pos = pl.nat_end if final else pl.end
         return pl.end - pl.start
-    rng = Rng(rng_seed, idx)
-    e.put(struct.pack("<6I", int(g.main_out), out_addr if g.main_out else 0,
-                      pl.regs, pl.weights, pl.bn, pl.act))
+    rng = Rng(seed, idx)
+    e.put(prefix(pl))
     e.zeros_to(pl.regs)
-    e.put(kpu.layer_words(g, rng))
+    e.put(words(pl, rng))
     return _conv_tables(e, g, pl, rng, final)
 
 
-def _v3_cpu(e: Emitter, kind: str, sh: Shape, mm: MainMem, seed: int, idx: int) -> tuple[int, int]:
-    start, area = e.pos, sh.side * sh.side
-    rng = Rng(seed, idx)
-    if kind == "deq":
-        scale = (1 + rng.below(1000)) / 4096.0
-        e.put(struct.pack("<4Iff", 0, mm.p_out, mm.deq_out, area, scale, -scale * 128))
-        typ = KL_DEQUANTIZE
-    elif kind == "gap":
-        e.put(struct.pack("<5I", 0, mm.deq_out, mm.gap_out, area, 1))
-        typ = KL_GLOBAL_AVERAGE_POOL2D
-    else:
-        e.put(struct.pack("<6I", 0, mm.gap_out, mm.fc_out, 1, sh.m, 0))
+def _v3_conv(e: Emitter, g: ConvGeom, rng_seed: int, idx: int, out_addr: int, final: bool) -> int:
+    return _conv(e, g, rng_seed, idx, final, True,
+                 lambda pl: struct.pack("<6I", int(g.main_out), out_addr if g.main_out else 0,
+                                        pl.regs, pl.weights, pl.bn, pl.act),
+                 lambda pl, rng: kpu.layer_words(g, rng))
+
+
+def _cpu(e: Emitter, kind: str, sh: Shape, mm: MainMem, seed: int, idx: int, args: Any) -> tuple[int, int]:
+    """A CPU layer (dequantize, global mean, the classifier): its arguments (``args(kind, sh, mm,
+    scale) -> (type, bytes)``, per version), the classifier's float weights, padding to 8."""
+    start = e.pos
+    scale = (1 + Rng(seed, idx).below(1000)) / 4096.0
+    typ, body = args(kind, sh, mm, scale)
+    e.put(body)
+    if kind == "fc":
         e.fill(8 * sh.m)                      # m float weights, then m float biases
-        typ = KL_FULLY_CONNECTED
     e.zeros_to(align(e.pos, 8))
     return typ, e.pos - start
+
+
+def _v3_args(kind: str, sh: Shape, mm: MainMem, scale: float) -> tuple[int, bytes]:
+    area = sh.side * sh.side
+    if kind == "deq":
+        return KL_DEQUANTIZE, struct.pack("<4Iff", 0, mm.p_out, mm.deq_out, area, scale, -scale * 128)
+    if kind == "gap":
+        return KL_GLOBAL_AVERAGE_POOL2D, struct.pack("<5I", 0, mm.deq_out, mm.gap_out, area, 1)
+    return KL_FULLY_CONNECTED, struct.pack("<6I", 0, mm.gap_out, mm.fc_out, 1, sh.m, 0)
+
+
+def _v3_cpu(e: Emitter, kind: str, sh: Shape, mm: MainMem, seed: int, idx: int) -> tuple[int, int]:
+    return _cpu(e, kind, sh, mm, seed, idx, _v3_args)
 
 
 def emit_v3(sh: Shape, main_mem: int, seed: int, measure: bool) -> Emitter:
@@ -234,14 +144,7 @@ def emit_v3(sh: Shape, main_mem: int, seed: int, measure: bool) -> Emitter:
     outputs = [(mm.t_out, sh.side ** 2)] if sh.nb is None else \
         [(mm.fc_out, 4 * sh.m), (mm.t_out, sh.side ** 2)]
     e = Emitter(28 + 8 * len(outputs) + 8 * len(lay), measure)
-    heads: list[tuple[int, int]] = []
-    for i, layer in enumerate(lay):
-        if layer.kind == "conv":
-            assert layer.geom is not None
-            out = mm.t_out if layer.final else mm.p_out
-            heads.append((KL_K210_CONV, _v3_conv(e, layer.geom, seed, i, out, layer.final)))
-        else:
-            heads.append(_v3_cpu(e, layer.kind, sh, mm, seed, i))
+    heads = _emit_layers(e, lay, sh, mm, seed, 0, (KL_K210_CONV, _v3_conv), _v3_cpu)
     if not measure:
         convs = [l.geom for l in lay if l.geom is not None]
         top = max(c.dst + kpu.map_lines(c.oc, c.s) for c in convs)
@@ -259,38 +162,28 @@ def _mr(kind: int, dt: int, start: int, size: int) -> bytes:
 
 
 def _v4_conv(e: Emitter, g: ConvGeom, seed: int, idx: int, out_addr: int, final: bool) -> int:
-    pl = place_conv(e.pos, g, 24, align_regs=False)
-    end = pl.nat_end if final else pl.end
-    if e.measure:
-        e.pos = end
-        return pl.end - pl.start
-    rng = Rng(seed, idx)
-    pads = (pl.bn - (pl.regs + kpu.REGS), pl.act - (pl.bn + g.bn), pl.weights - (pl.act + kpu.ACT))
+    def words(pl: kpu.ConvPlace, rng: Rng) -> bytes:
+        pads = (pl.bn - (pl.regs + kpu.REGS), pl.act - (pl.bn + g.bn), pl.weights - (pl.act + kpu.ACT))
+        return kpu.layer_words(g, rng, pads)
     mr = _mr(MEM_MAIN, DT_U8, out_addr, g.s * g.s) if g.main_out else bytes(16)
-    e.put(mr + struct.pack("<ii", 1, 0) + kpu.layer_words(g, rng, pads))
-    return _conv_tables(e, g, pl, rng, final)
+    return _conv(e, g, seed, idx, final, False, lambda pl: mr + struct.pack("<ii", 1, 0), words)
+
+
+def _v4_args(kind: str, sh: Shape, mm: MainMem, scale: float) -> tuple[int, bytes]:
+    s, area = sh.side, sh.side * sh.side
+    if kind == "deq":
+        return OP_DEQUANTIZE, (_mr(MEM_MAIN, DT_U8, mm.p_out, area) + _mr(MEM_MAIN, DT_F32, mm.deq_out, 4 * area)
+                               + struct.pack("<if", 128, scale))
+    if kind == "gap":
+        return OP_REDUCE, (_mr(MEM_MAIN, DT_F32, mm.deq_out, 4 * area) + _mr(MEM_MAIN, DT_F32, mm.gap_out, 4)
+                           + struct.pack("<I4i4if", 0, 1, 1, s, s, 1, 1, 1, 1, 0.0))
+    return OP_CONV2D, (_mr(MEM_MAIN, DT_F32, mm.gap_out, 4) + _mr(MEM_MAIN, DT_F32, mm.fc_out, 4 * sh.m)
+                       + struct.pack("<4iii4i6iff", 1, 1, 1, 1, 1, sh.m, 0, 0, 0, 0,
+                                     1, 1, 1, 1, 1, 1, -FLT_MAX, FLT_MAX))
 
 
 def _v4_cpu(e: Emitter, kind: str, sh: Shape, mm: MainMem, seed: int, idx: int) -> tuple[int, int]:
-    start, area, s = e.pos, sh.side * sh.side, sh.side
-    rng = Rng(seed, idx)
-    if kind == "deq":
-        scale = (1 + rng.below(1000)) / 4096.0
-        e.put(_mr(MEM_MAIN, DT_U8, mm.p_out, area) + _mr(MEM_MAIN, DT_F32, mm.deq_out, 4 * area)
-              + struct.pack("<if", 128, scale))
-        op = OP_DEQUANTIZE
-    elif kind == "gap":
-        e.put(_mr(MEM_MAIN, DT_F32, mm.deq_out, 4 * area) + _mr(MEM_MAIN, DT_F32, mm.gap_out, 4)
-              + struct.pack("<I4i4if", 0, 1, 1, s, s, 1, 1, 1, 1, 0.0))
-        op = OP_REDUCE
-    else:
-        e.put(_mr(MEM_MAIN, DT_F32, mm.gap_out, 4) + _mr(MEM_MAIN, DT_F32, mm.fc_out, 4 * sh.m)
-              + struct.pack("<4iii4i6iff", 1, 1, 1, 1, 1, sh.m, 0, 0, 0, 0,
-                            1, 1, 1, 1, 1, 1, -FLT_MAX, FLT_MAX))
-        e.fill(8 * sh.m)                      # m float weights, then m float biases
-        op = OP_CONV2D
-    e.zeros_to(align(e.pos, 8))
-    return op, e.pos - start
+    return _cpu(e, kind, sh, mm, seed, idx, _v4_args)
 
 
 def emit_v4(sh: Shape, main_mem: int, seed: int, measure: bool) -> Emitter:
@@ -305,14 +198,7 @@ def emit_v4(sh: Shape, main_mem: int, seed: int, measure: bool) -> Emitter:
     ic = sh.in_channels
     e.put(_mr(MEM_MAIN, DT_U8, 0, ic * area) + _mr(MEM_KPU, DT_U8, 0, 64 * kpu.map_lines(ic, s))
           + struct.pack("<4i", 1, ic, s, s))
-    heads = [(OP_KPU_UPLOAD, 48)]
-    for i, layer in enumerate(lay, start=1):
-        if layer.kind == "conv":
-            assert layer.geom is not None
-            out = mm.t_out if layer.final else mm.p_out
-            heads.append((OP_KPU_CONV2D, _v4_conv(e, layer.geom, seed, i, out, layer.final)))
-        else:
-            heads.append(_v4_cpu(e, layer.kind, sh, mm, seed, i))
+    heads = [(OP_KPU_UPLOAD, 48)] + _emit_layers(e, lay, sh, mm, seed, 1, (OP_KPU_CONV2D, _v4_conv), _v4_cpu)
     if not measure:
         rng = Rng(seed, 0xC057)
         head = struct.pack("<4s9I", b"LDMK", 4, 0, 1, V4_CONSTANTS, main_mem, nodes, 1,

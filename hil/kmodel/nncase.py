@@ -1,6 +1,6 @@
 """Compile real small models to kmodel v5 for the K210 with nncase 1.9 (optional extra).
 
-Recipe verified in facts/kmodel.md §3: build the ONNX graph at opset 11 / IR version 6, run ONNX
+Recipe (checked against nncase 1.9's Python API and its k210 target): build the ONNX graph at opset 11 / IR version 6, run ONNX
 shape inference first (nncase's importer needs every value's shape), then CompileOptions(target
 'k210', quant_type 'uint8'), import_onnx, use_ptq with float32 calibration samples, compile,
 gencode_tobytes. nncase 1.x wheels exist for CPython <= 3.10 only; nncase 2.x dropped the K210.

@@ -1,6 +1,7 @@
 """What MaixPy's kpu.load does with a model's bytes, as far as the file format decides it.
 
-MaixPy's kmodel loader is a closed library (facts/kmodel.md §2.4), so the order of its checks and
+MaixPy's kmodel loader is a closed library (sipeed/MaixPy-v1 @ 973361c0d
+components/kendryte_sdk/libs/lib_sipeed_kpu.a, lib_sipeed_kpu_v4.a), so the order of its checks and
 the error for some defects are guesses. They are all here, in one place:
 
 1. Fewer than 12 bytes, an unknown first word, v3 with arch != 0, a KMDL model whose version the

@@ -1,6 +1,6 @@
 """Parse one run record file (run.jsonl, run-<worker>.jsonl), line by line, with one-line errors.
 
-Follows /work/runrecord-contract.md, schema 1. Tolerant where the writer may legitimately differ
+Schema 1, as hil/report/record.py writes it (docs/rigs-and-fixtures.md). Tolerant where the writer may legitimately differ
 (unknown extra keys, optional keys absent, record types a newer writer adds, a killed run without
 footer, a last line cut mid-write); strict where a report would otherwise lie (a bad line in the
 middle, no header, an unknown schema, a missing nodeid or outcome, a number that is not finite)

@@ -3,21 +3,17 @@ from __future__ import annotations
 
 import math
 
+from hil import units
+
 
 def human_amount(value: float, unit: str) -> str:
-    """An amount for a sentence: 184320 bytes -> '180 KiB', 0.42 s -> '420 ms'."""
+    """An amount for a sentence: 184320 bytes -> '180 KiB', 0.42 s -> '420 ms' (hil.units),
+    KiB to three significant figures at most ('224 KiB', '42.6 KiB'); never raises on inf/nan."""
     v = abs(value)
     if not math.isfinite(v):
         return f"{v} {unit}".rstrip()
-    if unit == "bytes":
-        if v < 1024:
-            return f"{v:g} bytes"
-        if v < 1024 ** 2:   # three significant figures at most: '224 KiB', '42.6 KiB'
-            return f"{_trim(v / 1024, 0 if v >= 100 * 1024 else 1)} KiB"
-        return f"{_trim(v / 1024 ** 2, 2)} MiB"
-    if unit == "s":
-        return f"{_trim(v * 1000)} ms" if v < 1 else f"{_trim(v, 2)} s"
-    return f"{v:g} {unit}".rstrip()
+    places = (0 if v >= 100 * units.KiB else 1) if unit == "bytes" and v < units.MiB else None
+    return units.amount(v, unit, places)
 
 
 def human_range(a: float, b: float, unit: str) -> str:
@@ -33,19 +29,8 @@ def human_range(a: float, b: float, unit: str) -> str:
     return f"{low} to {high}"
 
 
-def _trim(x: float, places: int = 1) -> str:
-    text = f"{x:.{places}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
 def human_value(value: float, unit: str) -> str:
-    if not math.isfinite(value):
-        return str(value)
-    if unit == "bytes" or (value == int(value) and abs(value) < 1e15):
-        return str(int(value)) if value == int(value) else f"{value:g}"
-    return f"{value:.3g}" if unit != "s" else f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value) if not math.isfinite(value) else units.value(value, unit)
 
 
 def measurement_phrase(name: str, where: str, old: float, new: float, unit: str) -> str:

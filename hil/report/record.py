@@ -1,8 +1,8 @@
-"""Run record writer (and a raw reader) per /work/runrecord-contract.md, schema 1.
+"""Run record writer, schema 1 (its lines: docs/rigs-and-fixtures.md, "The run record").
 
 One JSON object per line; each line is flushed and fsynced before the writer returns, so a run
 killed at any moment keeps every test already recorded (at worst the last line is cut short,
-which readers skip). The plugin writes; hil/report/runs.py is the full, validating reader.
+which readers skip). The plugin writes; hil/report/runs.py is the reader.
 """
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ class RunRecordWriter:
     def test(self, *, nodeid: str, rig: str, firmware_profile: str, outcome: str, duration: float,
              started: str, message: str = "", longrepr: str = "",
              measurements: Iterable[MeasurementRecord | dict] = (), serial_log: str | None = None,
-             markers: Iterable[str] = ()) -> dict[str, Any]:
+             markers: Iterable[str] = (), steps: Iterable[dict] = ()) -> dict[str, Any]:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome {outcome!r} is not one of {OUTCOMES}")
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -138,12 +138,13 @@ class RunRecordWriter:
             "longrepr": longrepr,
             "measurements": [m.to_dict() if isinstance(m, MeasurementRecord) else dict(m)
                              for m in measurements],
-            "serial_log": serial_log, "markers": sorted(set(markers)),
+            "serial_log": serial_log, "markers": sorted(set(markers)), "steps": list(steps),
         })
 
-    def footer(self, exitstatus: int) -> dict[str, Any]:
+    def footer(self, exitstatus: int, steps: Iterable[dict] = ()) -> dict[str, Any]:
+        """``steps``: what was done to the board outside any test (session start-up)."""
         record = self._write({"type": "footer", "finished": now_iso(), "exitstatus": int(exitstatus),
-                              "counts": dict(sorted(self.counts.items()))})
+                              "counts": dict(sorted(self.counts.items())), "steps": list(steps)})
         self.close()
         return record
 
@@ -158,26 +159,3 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         return os.environ.get("USER", "")
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Raw records of one run: a run*.jsonl file, or all of them in a run directory.
-
-    A last line cut mid-write (a killed run) is skipped; anything else malformed raises
-    ValueError naming file and line. For reports use hil.report.runs, which validates.
-    """
-    path = Path(path)
-    files = sorted(path.glob("run*.jsonl")) if path.is_dir() else [path]
-    records: list[dict[str, Any]] = []
-    for file in files:
-        lines = file.read_text(encoding="utf-8").split("\n")
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                if number == len(lines):   # the final, unterminated line of a killed run
-                    continue
-                raise ValueError(f"{file}:{number}: not a JSON line") from None
-    return records

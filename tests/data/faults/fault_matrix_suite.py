@@ -118,7 +118,7 @@ def test_after_sd_removed(device):
 
 def test_flash_write_error(board, fault):
     fault("flash_write_error")
-    board.flash_data(0x300000, DATA)
+    board.lifecycle.flash_data(0x300000, DATA)
 
 
 def test_after_flash_write_error(repl):
@@ -127,7 +127,7 @@ def test_after_flash_write_error(repl):
 
 def test_isp_never_greets(board, fault):
     fault("isp_silent")
-    board.flash_data(0x300000, DATA)
+    board.lifecycle.flash_data(0x300000, DATA)
 
 
 def test_after_isp_never_greets(repl):
@@ -136,7 +136,7 @@ def test_after_isp_never_greets(repl):
 
 def test_slow_boot(board, fault):
     fault("slow_boot", delay=board.rig.serial.boot_timeout + 4.0)
-    board.power_cycle()
+    board.lifecycle.power_cycle()
 
 
 def test_after_slow_boot(repl):
@@ -145,13 +145,13 @@ def test_after_slow_boot(repl):
 
 def test_main_never_returns(board, repl, fault):
     fault("main_loop")
-    board.power_cycle()
+    board.lifecycle.power_cycle()
     alive(repl)
 
 
 def test_main_never_returns_ctrl_c_off(board, fault):
     fault("main_loop", interruptible=False)
-    board.power_cycle()
+    board.lifecycle.power_cycle()
 
 
 def test_after_main_never_returns(repl):
@@ -160,7 +160,7 @@ def test_after_main_never_returns(repl):
 
 def test_garbage_at_boot(board, repl, fault):
     fault("garbage_at_boot", size=512, seed=4)
-    board.power_cycle()
+    board.lifecycle.power_cycle()
     alive(repl)
 
 

@@ -1,4 +1,4 @@
-"""MicroPython raw REPL client (the framing of facts/maixpy.md, the flow of mpremote).
+"""MicroPython raw REPL client (MicroPython's pyexec.c framing, mpremote's flow).
 
 Raw REPL: Ctrl-A gives ``raw REPL; CTRL-B to exit\\r\\n>``; code ends with Ctrl-D; the board
 answers ``OK``, the code's stdout, ``\\x04``, its stderr (a traceback), ``\\x04``, then ``>``.
@@ -7,11 +7,16 @@ Raw-paste (``\\x05A\\x01``, MicroPython >= 1.14) is probed once per connection e
 mpremote does: ``R\\x01`` = supported (flow-controlled windows), ``R\\x00`` = understood but
 refused, anything else = not understood. MaixPy v0.6.x is older than raw-paste: its raw REPL
 keeps ``\\x05A`` as input, treats ``\\x01`` as Ctrl-A and prints the banner again, so we wait for
-that banner and fall back to plain raw REPL (facts/maixpy.md; UNCONFIRMED on hardware).
+that banner and fall back to plain raw REPL (UNCONFIRMED on hardware).
 
 Plain raw REPL code goes out in 256-byte chunks like mpremote, but the pause between chunks is
 half a chunk's wire time at the link's baud (mpremote's fixed 10 ms at 115200): never slower
 than the line, and never more than twice its rate into the board's receive buffer.
+
+The REPL records the mode it puts the board in (hil.board.state: raw or friendly REPL) and, when
+the boot log shows up where a reply should be, reports the reboot (``rebooted(UNEXPECTED)``) and
+raises BoardRebooted. It subscribes to the board's events: after a reboot it enters raw REPL
+again before the next exec; after a reconnection (or a new build) it probes raw-paste again.
 """
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ import struct
 import time
 from dataclasses import dataclass
 
+from hil.board.state import UNEXPECTED, BoardEvents, RebootCause, State
 from hil.console import Console
-from hil.errors import ReplError, ReplProtocolError
+from hil.device.micropython.bootlog import REBOOT_MARKERS, rebooted_in
+from hil.errors import BoardRebooted, ReplError, ReplProtocolError
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 RAW_PROMPT = RAW_BANNER + b">"
@@ -34,10 +41,6 @@ ENTER_TIMEOUT_S = 2.0
 SILENT_RETRY_S = 0.3      # per try, once a try got no answer at all
 TRACEBACK_TIMEOUT_S = 5.0
 
-# The MaixPy boot log (hard boot, soft reboot): seen where the reply to code should be, the
-# board rebooted under it (a brownout, a watchdog, a reset) and everything it held is gone.
-# (A program that prints these very lines itself is taken for a reboot too.)
-REBOOT_MARKERS = (b"[MAIXPY] Pll0:freq:", b"[MaixPy] init end", b"soft reboot\r\n")
 REBOOT_SNIFF_S = 0.3
 
 _EXC_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?:: (.*))?$", re.S)
@@ -70,14 +73,22 @@ class ExecResult:
 class Repl:
     """Raw REPL over a console. One instance per connection (it remembers raw-paste support)."""
 
-    def __init__(self, console: Console, chunk: int = CHUNK, use_raw_paste: bool = True) -> None:
+    def __init__(self, console: Console, events: BoardEvents | None = None, chunk: int = CHUNK,
+                 use_raw_paste: bool = True) -> None:
         self.console = console
+        self.events = events if events is not None else BoardEvents()
+        self.events.subscribe(self)
         self.chunk = chunk
-        self.in_raw = False
+        self._prompt = False      # the raw REPL's ">" was the last thing seen: ready for code
+        self._use_raw_paste = use_raw_paste
         # None = not probed on this connection yet; False = plain raw REPL only.
         self.raw_paste: bool | None = None if use_raw_paste else False
-        self.execs = 0
         self.silent = False   # the last enter_raw got no byte at all: the board is not listening
+
+    @property
+    def in_raw(self) -> bool:
+        """At the raw REPL's prompt, ready for code."""
+        return self._prompt and self.events.state is State.RAW
 
     @property
     def link(self):
@@ -87,14 +98,26 @@ class Repl:
         self.console.link.note(f"repl: {text}")
 
     def forget(self) -> None:
-        """The board was reset or the link reopened: re-enter raw REPL before the next exec."""
-        self.in_raw = False
+        """The exchange went wrong (garbled, interrupted): re-enter raw REPL before the next exec."""
+        self._prompt = False
+
+    # -- board events ------------------------------------------------------------------------
+    def rebooted(self, cause: RebootCause) -> None:
+        self._prompt = False
+        if not cause.same_firmware:
+            self._reprobe()
 
     def reconnected(self) -> None:
-        """A new connection (or a different firmware): probe raw-paste again."""
-        self.in_raw = False
-        if self.raw_paste is not None:
-            self.raw_paste = None
+        self._prompt = False
+        self._reprobe()
+
+    def _reprobe(self) -> None:
+        self.raw_paste = None if self._use_raw_paste else False
+
+    def _saw_reboot(self) -> None:
+        """The boot log came instead of a reply: everything the board held is gone."""
+        self._prompt = False
+        self.events.rebooted(UNEXPECTED)
 
     # -- entering and leaving ----------------------------------------------------------------
     def enter_raw(self, tries: int = ENTER_TRIES, timeout: float = ENTER_TIMEOUT_S) -> None:
@@ -112,7 +135,8 @@ class Repl:
             self.console.drain(quiet=0.1, limit=1.0)
             self.console.write(b"\r" + CTRL_A)
             if self.console.read_until(RAW_PROMPT, wait, error=None):
-                self.in_raw = True
+                self._prompt = True
+                self.events.enter(State.RAW)
                 self.silent = False
                 return
             silent = self.link.bytes_in == before
@@ -120,7 +144,7 @@ class Repl:
                 wait = min(timeout, SILENT_RETRY_S)
             self.note(f"no raw REPL banner (try {attempt} of {tries}"
                       + (", no answer at all)" if silent else ")"))
-        self.in_raw = False
+        self._prompt = False
         self.silent = silent
         raise self.console.error(ReplProtocolError,
                                  f"no raw REPL banner after {tries} tries (Ctrl-C, Ctrl-A)", timeout)
@@ -128,7 +152,8 @@ class Repl:
     def leave_raw(self) -> None:
         """Ctrl-B: back to the friendly REPL (the board prints its banner and ``>>> ``)."""
         self.console.write(CTRL_B)
-        self.in_raw = False
+        self._prompt = False
+        self.events.enter(State.FRIENDLY)
 
     def ensure_raw(self) -> None:
         if not self.in_raw:
@@ -204,15 +229,15 @@ class Repl:
                 self._plain_write(data)
                 break
             except ReplProtocolError as exc:
-                self.in_raw = False
-                if attempt == 2 or "the board rebooted" in str(exc):
+                self._prompt = False
+                if attempt == 2 or isinstance(exc, BoardRebooted):
                     raise
                 if self._rebooted(since):
-                    raise self.console.error(ReplProtocolError, "sending code: the board rebooted "
+                    self._saw_reboot()
+                    raise self.console.error(BoardRebooted, "sending code: the board rebooted "
                                              "while receiving it") from None
                 self.note("code not accepted; re-entering raw REPL and sending again")
-        self.in_raw = False   # until the closing prompt is seen
-        self.execs += 1
+        self._prompt = False   # until the closing prompt is seen
 
     def _rebooted(self, since: int) -> bool:
         """Did the bytes received since ``bytes_in`` was ``since`` include a boot log? Waits up
@@ -223,7 +248,7 @@ class Repl:
             while True:
                 n = min(4096, self.link.bytes_in - since)
                 recent = self.link.tail(n) if n > 0 else b""   # tail(0) would be all of it
-                if any(m in recent for m in REBOOT_MARKERS):
+                if rebooted_in(recent):
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -238,13 +263,17 @@ class Repl:
         """Collect stdout and stderr of the running code, and the prompt after them.
 
         A boot log instead of the reply (the board rebooted under the code) is a
-        ReplProtocolError at once, not after ``timeout``."""
-        out = self.console.read_until(CTRL_D, timeout, what=f"waiting for the code to finish (timeout {timeout:g} s)",
-                                      abort=REBOOT_MARKERS)
-        err = self.console.read_until(CTRL_D, TRACEBACK_TIMEOUT_S, what="waiting for the end of the traceback",
-                                      abort=REBOOT_MARKERS)
+        BoardRebooted at once, not after ``timeout``."""
+        try:
+            out = self.console.read_until(CTRL_D, timeout, abort=REBOOT_MARKERS,
+                                          what=f"waiting for the code to finish (timeout {timeout:g} s)")
+            err = self.console.read_until(CTRL_D, TRACEBACK_TIMEOUT_S, abort=REBOOT_MARKERS,
+                                          what="waiting for the end of the traceback")
+        except BoardRebooted:
+            self._saw_reboot()
+            raise
         if self.console.read_until(b">", 1.0, error=None):
-            self.in_raw = True
+            self._prompt = True
         return ExecResult(out[:-1], err[:-1])
 
     def exec_raw(self, code: str | bytes, timeout: float = 10.0) -> ExecResult:

@@ -14,10 +14,10 @@ keeps at most CREDIT windows unacknowledged, so the board's receive buffer never
 CREDIT*W bytes, and the acknowledgements travel on the other wire, so the line never idles
 while the board writes. A get streams raw bytes the other way (the host needs no flow control).
 
-Fallback (no stdin.buffer): base64 chunks through ordinary execs, hash by reading back.
-
-Big transfers may switch the REPL UART to the rig's fast_baud (``UART.repl_uart().init(...)``)
-and back; a failed switch falls back to the slow baud with a note in the serial log.
+Fallback (no stdin.buffer): base64 chunks through ordinary execs, hash by reading back. Big
+transfers may run at the rig's fast_baud (hil.device.micropython.baud). Every try goes through the
+one retry policy (hil.retry). Subscribed to the board's events: after a reboot the board's UART
+is back at the slow baud; after a reconnection or a new build the streaming probe runs again.
 """
 from __future__ import annotations
 
@@ -28,11 +28,15 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from hil.board.state import RebootCause
+from hil.device.micropython.code import device as device_code
+from hil.device.micropython.baud import BOOT_RX_BUFFER, FastBaud
+from hil.device.micropython.code import transfer as board_code
+from hil.device.micropython.repl import CTRL_D, Repl, parse_traceback
 from hil.errors import HilError, ReplError, ReplProtocolError, TransferError
-from hil import transfer_code as board_code
-from hil.repl import CTRL_D, Repl, parse_traceback
+from hil.retry import Retry
 
 Progress = Callable[[int, int], None]
 
@@ -41,9 +45,6 @@ RETRIES = 3
 ACK = b"\x06"
 CREDIT = 2                  # windows in flight
 ACK_GRACE_S = 5.0           # beyond wire time: how long the board may take to acknowledge a window
-# UNCONFIRMED: MaixPy's REPL UART receive ring at boot. 512 bytes is a conservative guess; with
-# CREDIT windows of SLOW_WINDOW bytes we never put more than that in flight.
-BOOT_RX_BUFFER = 512
 SLOW_WINDOW = BOOT_RX_BUFFER // CREDIT
 FAST_RX_BUFFER = 16384      # read_buf_len we ask for when switching to fast_baud
 FAST_WINDOW = 4096
@@ -54,7 +55,11 @@ WRITE_CHUNK = 4096
 
 _HASH_RE = re.compile(rb"([0-9a-f]{64})")
 # Our helper programs are correct as sent: these from the board mean the line garbled them.
-GARBLED_CODE = ("SyntaxError", "IndentationError", "NameError", "UnicodeError")
+GARBLED_CODE = ("SyntaxError", "IndentationError", "NameError", "UnboundLocalError", "UnicodeError")
+
+
+class Mismatch(TransferError):
+    """The copy's sha256 differs from the original's (retried)."""
 
 
 def _garbled(exc: ReplError) -> TransferError | None:
@@ -62,6 +67,15 @@ def _garbled(exc: ReplError) -> TransferError | None:
     if exc.exc_type in GARBLED_CODE:
         return TransferError(f"the board got damaged code ({exc}): bytes corrupted or lost on the line")
     return None
+
+
+def _ours(action):
+    """Run ``action``; a device exception that says our code arrived damaged becomes retriable."""
+    try:
+        return action()
+    except ReplError as exc:
+        raise _garbled(exc) or exc from None
+
 
 def check_remote(path: str) -> str:
     if not any(path.startswith(root) for root in ROOTS) or path.endswith("/") or "/../" in path:
@@ -83,12 +97,31 @@ class Transfer:
                  fast_threshold: int = FAST_THRESHOLD) -> None:
         self.repl = repl
         self.fast_baud = fast_baud
-        self.retries = retries
+        self.retry = Retry(retries)
         self.fast_threshold = fast_threshold
         self.streaming: bool | None = None   # firmware has stdin.buffer + kbd_intr (probed once)
         self.window = SLOW_WINDOW
+        self.slow_baud = repl.console.link.baud
         self.last_baud = 0                   # baud the last transfer ran at
         self.ack_grace = ACK_GRACE_S
+        repl.events.subscribe(self)
+
+    @property
+    def retries(self) -> int:
+        return self.retry.attempts
+
+    # -- board events ------------------------------------------------------------------------
+    def rebooted(self, cause: RebootCause) -> None:
+        """The board's REPL UART restarts at the slow baud; a new build is probed again."""
+        self.window = SLOW_WINDOW
+        if self.link.is_open and self.link.baud != self.slow_baud:
+            self.note(f"board rebooted: back to {self.slow_baud} baud")
+            self.link.set_baud(self.slow_baud)
+        if not cause.same_firmware:
+            self.streaming = None
+
+    def reconnected(self) -> None:
+        self.streaming = None
 
     @property
     def console(self):
@@ -101,24 +134,21 @@ class Transfer:
     def note(self, text: str) -> None:
         self.link.note(f"transfer: {text}")
 
+    def _finish(self, timeout: float):
+        """The running program's output; its exception, if it raised, as ReplError."""
+        result = self.repl.exec_finish(timeout)
+        if result.stderr:
+            raise parse_traceback(result.stderr)
+        return result
+
     def probe(self) -> bool:
         if self.streaming is None:
-            for attempt in range(1, self.retries + 1):
-                try:
-                    out = self.repl.exec(board_code.PROBE)
-                    break
-                except ReplError as exc:
-                    error = _garbled(exc)
-                    if error is None:
-                        raise
-                    if attempt == self.retries:
-                        raise TransferError(f"transfer probe on {self.link.url}: no clean answer after "
-                                            f"{attempt} tries ({error})") from None
-                except ReplProtocolError:
-                    if attempt == self.retries:
-                        raise
-                    self.repl.forget()
-                self.note(f"probe: try {attempt} failed; again")
+            out = self.retry.run(
+                lambda _: _ours(lambda: self.repl.exec(board_code.PROBE)),
+                what="transfer probe", retriable=(TransferError, ReplProtocolError), note=self.note,
+                between=lambda exc: self.repl.forget(),
+                exhausted=lambda exc: exc if isinstance(exc, ReplProtocolError) else TransferError(
+                    f"transfer probe on {self.link.url}: no clean answer after {self.retries} tries ({exc})"))
             self.streaming = out.strip() == b"True"
             self.note("raw stdin streaming " + ("available" if self.streaming else
                                                 "not available: base64 fallback"))
@@ -138,50 +168,48 @@ class Transfer:
         want = hashlib.sha256(data).hexdigest()
         part = remote + ".part"
         streaming = self.probe()
-        with self._maybe_fast(len(data)):
-            for attempt in range(1, self.retries + 1):
-                try:
-                    try:
-                        got = (self._put_stream(data, part, progress) if streaming
-                               else self._put_b64(data, part, progress))
-                    except ReplError as exc:
-                        raise _garbled(exc) or exc from None
-                except (ReplProtocolError, TransferError) as exc:
-                    self.note(f"put {remote}: try {attempt} failed: {exc}")
-                    self.repl.forget()
-                    if self.repl.silent:
-                        raise self._not_answering(f"put {remote}", attempt, exc) from None
-                    got = None
-                if got == want:
-                    self._rename(part, remote)
-                    return want
-                if got is not None:
-                    self.note(f"put {remote}: sha256 mismatch on try {attempt} (host {want[:16]}, board {got[:16]})")
-                self._remove_quietly(part)
-        raise TransferError(f"put {remote} on {self.link.url}: no verified copy after {self.retries} tries "
-                            f"(serial log: {self.link.log_path})")
 
-    def _not_answering(self, what: str, attempt: int, exc: Exception) -> TransferError:
+        def attempt(_: int) -> str:
+            got = _ours(lambda: self._put_stream(data, part, progress) if streaming
+                        else self._put_b64(data, part, progress))
+            if got != want:
+                raise Mismatch(f"sha256 mismatch (host {want[:16]}, board {got[:16]})")
+            return got
+
+        with self._maybe_fast(len(data)):
+            self._retried(f"put {remote}", attempt, lambda exc: TransferError(
+                f"put {remote} on {self.link.url}: no verified copy after {self.retries} tries "
+                f"(serial log: {self.link.log_path})"), after=lambda: self._remove_quietly(part))
+            self._rename(part, remote)
+        return want
+
+    def _retried(self, what: str, attempt: Callable[[int], Any], exhausted: Callable[[BaseException], BaseException],
+                 after: Callable[[], None] | None = None) -> Any:
+        """``attempt`` under the retry policy: a failed try re-synchronises the REPL (unless only
+        the hashes differed) and runs ``after``; a board that answers nothing is not retried."""
+        def between(exc: BaseException) -> None:
+            if not isinstance(exc, Mismatch):
+                self.repl.forget()
+            if after is not None:
+                after()
+        return self.retry.run(attempt, what=what, retriable=(ReplProtocolError, TransferError), between=between,
+                              hopeless=lambda n, exc: self._hopeless(what, n, exc), exhausted=exhausted,
+                              note=self.note)
+
+    def _hopeless(self, what: str, attempt: int, exc: BaseException) -> TransferError | None:
         """No retry helps a board that answers nothing at all (hung, gone, in reset)."""
-        return TransferError(f"{what} on {self.link.url}: the board stopped answering on try {attempt} "
-                             f"({exc})")
+        if isinstance(exc, Mismatch) or not self.repl.silent:
+            return None
+        return TransferError(f"{what} on {self.link.url}: the board stopped answering on try {attempt} ({exc})")
 
     def _rename(self, part: str, remote: str) -> None:
         """The verified .part under its final name (the rename alone is retried if garbled)."""
-        for attempt in range(1, self.retries + 1):
-            try:
-                self.repl.exec(board_code.RENAME.format(part=part, final=remote))
-                return
-            except ReplError as exc:
-                error = _garbled(exc)
-                if error is None:
-                    raise
-            except ReplProtocolError as exc:
-                error = exc
-                self.repl.forget()
-            self.note(f"rename {part} -> {remote}: try {attempt} failed: {error}")
-        raise TransferError(f"put {remote} on {self.link.url}: verified as {part} but could not rename it "
-                            f"after {self.retries} tries ({error}); serial log: {self.link.log_path}")
+        self.retry.run(lambda _: _ours(lambda: self.repl.exec(board_code.RENAME.format(part=part, final=remote))),
+                       what=f"rename {part} -> {remote}", retriable=(TransferError, ReplProtocolError),
+                       between=lambda exc: self.repl.forget(), note=self.note,
+                       exhausted=lambda exc: TransferError(
+                           f"put {remote} on {self.link.url}: verified as {part} but could not rename it "
+                           f"after {self.retries} tries ({exc}); serial log: {self.link.log_path}"))
 
     def _remove_quietly(self, path: str) -> None:
         if self.repl.silent:
@@ -199,9 +227,7 @@ class Transfer:
         first = console.read(1, 5.0)
         if first != ACK:
             console.unread(first)
-            result = self.repl.exec_finish(5.0)
-            if result.stderr:
-                raise parse_traceback(result.stderr)
+            result = self._finish(5.0)
             raise ReplProtocolError(f"receiver for {part} did not start ({result.stdout[-80:]!r})")
         wire = win * 10 / max(1, self.link.baud)
         ack_timeout = self.ack_grace + (CREDIT + 1) * wire
@@ -220,17 +246,13 @@ class Transfer:
             if ok < len(got):
                 console.unread(got[ok:])
                 if ok == 0:
-                    result = self.repl.exec_finish(5.0)
-                    if result.stderr:
-                        raise parse_traceback(result.stderr)
+                    result = self._finish(5.0)
                     raise ReplProtocolError(f"put {part}: unexpected bytes from the receiver "
                                             f"{result.stdout[:80]!r}")
             acked += ok
             if progress:
                 progress(min(size, acked * win), size)
-        result = self.repl.exec_finish(10.0 + size / 100_000)
-        if result.stderr:
-            raise parse_traceback(result.stderr)
+        result = self._finish(10.0 + size / 100_000)
         digests = [m.decode() for m in _HASH_RE.findall(result.stdout)]
         if len(digests) != 2:
             raise ReplProtocolError(f"put {part}: expected two sha256 lines, got {result.stdout[-160:]!r}")
@@ -262,18 +284,17 @@ class Transfer:
         self.repl.forget()
 
     def _put_b64(self, data: bytes, part: str, progress: Progress | None) -> str:
-        self.repl.exec(f"_hf = open({part!r}, 'wb')\nimport ubinascii as _hb\n_hw = _hf.write\n_ha = _hb.a2b_base64")
+        self.repl.exec(board_code.b64_open(part))
         try:
             step = B64_CHUNK * B64_PER_EXEC
             for start in range(0, len(data), step):
                 block = data[start:start + step]
-                lines = [f"_hw(_ha({base64.b64encode(block[i:i + B64_CHUNK]).decode()!r}))"
-                         for i in range(0, len(block), B64_CHUNK)]
-                self.repl.exec("\n".join(lines), 30.0)
+                lines = [base64.b64encode(block[i:i + B64_CHUNK]).decode() for i in range(0, len(block), B64_CHUNK)]
+                self.repl.exec(board_code.b64_write(lines), 30.0)
                 if progress:
                     progress(min(len(data), start + step), len(data))
         finally:
-            self.repl.exec("_hf.close()\ndel _hf, _hw, _ha")
+            self.repl.exec(board_code.B64_CLOSE)
         return self.remote_sha256(part)
 
     def remote_sha256(self, remote: str) -> str:
@@ -287,42 +308,28 @@ class Transfer:
         (through ``local.part``, renamed when complete)."""
         check_remote(remote)
         streaming = self.probe()
-        size = 0
-        if self.fast_baud and streaming:   # worth a baud switch? ask the size first
-            out = self.repl.exec(f"import uos\nprint(uos.stat({remote!r})[6])\n")
-            size = int(out.strip() or 0)
+        # worth a baud switch? ask the size first
+        size = int(self.repl.exec(device_code.size(remote)).strip() or 0) if self.fast_baud and streaming else 0
         with self._maybe_fast(size):
             return self._get_tries(remote, local, progress, streaming)
 
-    def _get_tries(self, remote: str, local: Path | str | None, progress: Progress | None,
-                   streaming: bool) -> bytes:
-        last: Exception | None = None
-        for attempt in range(1, self.retries + 1):
-            try:
-                try:
-                    data, theirs = (self._get_stream(remote, progress) if streaming
-                                    else self._get_b64(remote, progress))
-                except ReplError as exc:
-                    raise _garbled(exc) or exc from None
-            except (ReplProtocolError, TransferError) as exc:
-                self.note(f"get {remote}: try {attempt} failed: {exc}")
-                self.repl.forget()
-                if self.repl.silent:
-                    raise self._not_answering(f"get {remote}", attempt, exc) from None
-                last = exc
-                continue
+    def _get_tries(self, remote: str, local: Path | str | None, progress: Progress | None, streaming: bool) -> bytes:
+        def attempt(_: int) -> bytes:
+            data, theirs = _ours(lambda: self._get_stream(remote, progress) if streaming
+                                 else self._get_b64(remote, progress))
             ours = hashlib.sha256(data).hexdigest()
-            if ours == theirs:
-                if local is not None:
-                    target = Path(local)
-                    tmp = target.with_name(target.name + ".part")
-                    tmp.write_bytes(data)
-                    os.replace(tmp, target)
-                return data
-            self.note(f"get {remote}: sha256 mismatch on try {attempt} (host {ours[:16]}, board {theirs[:16]})")
-            last = None
-        raise TransferError(f"get {remote} on {self.link.url}: no verified copy after {self.retries} tries"
-                            + (f" (last error: {last})" if last else "") + f" (serial log: {self.link.log_path})")
+            if ours != theirs:
+                raise Mismatch(f"sha256 mismatch (host {ours[:16]}, board {theirs[:16]})")
+            return data
+
+        data = self._retried(f"get {remote}", attempt, lambda exc: TransferError(
+            f"get {remote} on {self.link.url}: no verified copy after {self.retries} tries (last error: {exc}) "
+            f"(serial log: {self.link.log_path})"))
+        if local is not None:       # through local.part: never a half-written file under its name
+            tmp = Path(local).with_name(Path(local).name + ".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, local)
+        return data
 
     def _start_reading(self, code: str, remote: str) -> int:
         """Run a sender; its first stdout line is the file size (or it raised)."""
@@ -331,9 +338,7 @@ class Transfer:
         head = console.read_until(b"\r\n", 10.0, error=None)
         if not head or CTRL_D in head:
             console.unread(head)
-            result = self.repl.exec_finish(5.0)
-            if result.stderr:
-                raise parse_traceback(result.stderr)
+            result = self._finish(5.0)
             raise ReplProtocolError(f"get {remote}: no size line ({result.stdout[:80]!r})")
         try:
             return int(head.strip())
@@ -355,17 +360,13 @@ class Transfer:
             got += len(chunk)
             if progress:
                 progress(got, size)
-        result = self.repl.exec_finish(10.0)
-        if result.stderr:
-            raise parse_traceback(result.stderr)
+        result = self._finish(10.0)
         return b"".join(parts), _digest_line(result.stdout, f"get {remote}")
 
     def _get_b64(self, remote: str, progress: Progress | None) -> tuple[bytes, str]:
         size = self._start_reading(board_code.B64_SENDER.format(chunk=B64_CHUNK, path=remote), remote)
         per_byte = 10 / max(1, self.link.baud)
-        result = self.repl.exec_finish(10.0 + size * per_byte * 3)
-        if result.stderr:
-            raise parse_traceback(result.stderr)
+        result = self._finish(10.0 + size * per_byte * 3)
         parts, digest = [], ""
         for line in result.stdout.split(b"\r\n"):
             if line.startswith(b"="):
@@ -383,89 +384,12 @@ class Transfer:
         return data, digest
 
     # -- fast baud ---------------------------------------------------------------------------------
-    def _maybe_fast(self, size: int) -> "_FastBaud":
-        return _FastBaud(self, size)
+    def _maybe_fast(self, size: int) -> FastBaud:
+        """The REPL UART at fast_baud for one big streamed transfer, then back."""
+        active = bool(self.fast_baud and size >= self.fast_threshold and self.streaming)
+        return FastBaud(self.repl, self.fast_baud if active else 0, FAST_RX_BUFFER, BOOT_RX_BUFFER, self._windows)
 
-
-class _FastBaud:
-    """Context: the REPL UART at fast_baud for one big transfer, then back."""
-
-    def __init__(self, transfer: Transfer, size: int) -> None:
-        self.t = transfer
-        self.size = size
-        self.slow = transfer.link.baud
-        self.active = False
-
-    def __enter__(self) -> "_FastBaud":
-        t = self.t
-        t.last_baud = self.slow
-        if t.fast_baud and self.size >= t.fast_threshold and t.streaming:
-            self.active = switch_baud(t.repl, t.fast_baud, FAST_RX_BUFFER)
-            if self.active:
-                t.window = FAST_WINDOW
-                t.last_baud = t.fast_baud
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        t = self.t
-        t.window = SLOW_WINDOW
-        if self.active:
-            if not switch_baud(t.repl, self.slow, BOOT_RX_BUFFER):
-                raise TransferError(f"{t.link.url}: could not switch the REPL back to {self.slow} baud")
-
-
-BAUD_SETTLE_S = 0.1   # a pty's baud change reaches the simulator by polling (about 50 ms)
-
-
-def switch_baud(repl: Repl, baud: int, rxbuf: int) -> bool:
-    """Switch the board's REPL UART and then the host to ``baud``; verify with a round trip.
-
-    The board answers the command at the old baud (facts/maixpy.md leaves the exact moment of
-    the switch UNCONFIRMED; the simulator switches once the reply has left), so the host reads
-    the whole reply, then switches. A reply garbled by a board that switched at once is
-    tolerated: the round trip at the new baud decides. On failure the host returns to the old
-    baud (asking the board to, if it did switch) and we carry on slowly, with a note.
-    """
-    link = repl.console.link
-    old = link.baud
-    if baud == old:
-        return True
-    link.note(f"switching the REPL UART from {old} to {baud} baud")
-    try:
-        result = repl.exec_raw(board_code.SWITCH.format(baud=baud, rxbuf=rxbuf), 3.0)
-        if result.stderr:
-            link.note(f"baud switch refused by the board: {parse_traceback(result.stderr)}; staying at {old}")
-            return False
-    except ReplProtocolError as exc:
-        link.note(f"reply to the baud switch garbled ({exc}); checking at {baud}")
-        repl.forget()
-    link.set_baud(baud)
-    time.sleep(BAUD_SETTLE_S)
-    try:
-        if repl.exec("print(54321)", 3.0) == b"54321\r\n":
-            return True
-        raise ReplProtocolError("round trip at the new baud garbled")
-    except (ReplProtocolError, ReplError) as exc:
-        link.note(f"baud switch to {baud} failed ({exc}); back to {old}")
-    repl.forget()
-    link.set_baud(old)
-    time.sleep(BAUD_SETTLE_S)
-    try:
-        repl.enter_raw(tries=2, timeout=1.0)
-        return False      # the board never left the old baud
-    except ReplProtocolError:
-        pass
-    link.set_baud(baud)   # the board did switch: ask it to come back
-    time.sleep(BAUD_SETTLE_S)
-    try:
-        repl.enter_raw(tries=2, timeout=1.0)
-        repl.exec_raw(board_code.SWITCH.format(baud=old, rxbuf=BOOT_RX_BUFFER), 3.0)
-    except ReplProtocolError:
-        pass
-    link.set_baud(old)
-    time.sleep(BAUD_SETTLE_S)
-    try:
-        repl.enter_raw(tries=2, timeout=1.0)
-    except ReplProtocolError as exc:
-        raise TransferError(f"{link.url}: lost the board while switching to {baud} baud: {exc}") from None
-    return False
+    def _windows(self, baud: int, running: bool) -> None:
+        if running:
+            self.last_baud = baud
+        self.window = FAST_WINDOW if running and baud != self.slow_baud else SLOW_WINDOW

@@ -1,6 +1,6 @@
-"""pytest plugin: rig health during a ``--rig`` run (registered as ``hil.health``).
+"""pytest plugin: rig health during a ``--rig`` run (entry point ``hil.plugin.health``).
 
-Two jobs, both on top of the session hil.plugin opens (``config.pluginmanager.get_plugin("hil-session")``):
+Two jobs, both on top of the session hil.plugin opens (the plugin named ``hil-session``):
 
 1. Out of service. Each test that uses the board ends healthy (its set-up, i.e. the board's
    ready check, passed and the test raised no infrastructure error) or broken (an infrastructure
@@ -24,15 +24,16 @@ from typing import Any
 
 import pytest
 
+from hil.device.micropython.code.device import SD_READABLE, link_check
 from hil.errors import HilError, InfrastructureError, ReplError, ReplProtocolError
+from hil.plugin.fixtures import uses_board
+from hil.plugin.keys import BROKEN_KEY, HEALTH_PLUGIN, SESSION_PLUGIN
 from hil.report.record import one_line
 
 DEFAULT_MAX_BROKEN = 3
 LINK_CHECK = "hil link check: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LINK_ROUNDS = 3
 CHECK_TIMEOUT_S = 2.0
-SESSION_PLUGIN = "hil-session"
-HEALTH_PLUGIN = "hil-health"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,7 +73,7 @@ def check_failure(board: Any, has_sd: bool) -> str:
     bad: list[str] = []
     for _ in range(LINK_ROUNDS):
         try:
-            out = repl.exec(f"print({LINK_CHECK!r})", CHECK_TIMEOUT_S)
+            out = repl.exec(link_check(LINK_CHECK), CHECK_TIMEOUT_S)
         except (ReplError, ReplProtocolError) as exc:
             bad.append(one_line(str(exc), 120))
             continue
@@ -85,7 +86,7 @@ def check_failure(board: Any, has_sd: bool) -> str:
                 f"round trips came back damaged ({bad[0]})")
     if has_sd:
         try:
-            repl.exec("import uos\nuos.listdir('/sd')\n", CHECK_TIMEOUT_S)
+            repl.exec(SD_READABLE, CHECK_TIMEOUT_S)
         except ReplError as exc:
             return f"the SD card is not readable ({exc})"
         except HilError:
@@ -106,7 +107,6 @@ class RigHealth:
         return self.rigs.setdefault(self.session.rig.name, RigState())
 
     def _uses_board(self, item: pytest.Item) -> bool:
-        from hil.plugin import uses_board
         return uses_board(item)
 
     # -- out of service ----------------------------------------------------------------------
@@ -146,7 +146,6 @@ class RigHealth:
                 self._rig().consecutive = 0   # the board did its part: the streak is over
 
     def _mark_broken(self, item: pytest.Item, report: pytest.TestReport, why: str, original: str) -> None:
-        from hil.plugin import BROKEN_KEY
         item.stash[BROKEN_KEY] = True
         report.hil_broken = True
         shown = f"InfrastructureError: {why} (the test's own error: {original})"
