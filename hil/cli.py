@@ -12,7 +12,7 @@ import sys
 from hil.errors import HilError
 
 # Command groups, each a module in hil.commands with register(subparsers).
-GROUPS = ("models", "sim", "rigs", "flash", "report", "nightly")
+GROUPS = ("init", "models", "sim", "rigs", "flash", "report", "nightly")
 
 
 def build_parser() -> argparse.ArgumentParser:

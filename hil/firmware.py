@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.errors import FirmwareProfileError
+from hil.rigdirs import RigSearch
 from hil.tomlcheck import Table, named_table
 
 FAMILIES = ("maixpy",)
@@ -177,16 +178,9 @@ def _check_sim(table: Table, sim: SimSpec, memory: MemorySpec) -> None:
 
 
 def profile_dirs(extra: list[Path] | None = None) -> list[Path]:
-    """Where profiles are looked up, first match wins.
-
-    Explicit dirs, then $HIL_RIG_DIR/firmware, ./rigs/firmware, and the checkout's rigs/firmware
-    (so an editable install works from any directory).
-    """
-    dirs = list(extra or [])
-    if os.environ.get("HIL_RIG_DIR"):
-        dirs.append(Path(os.environ["HIL_RIG_DIR"]) / "firmware")
-    dirs.append(Path.cwd() / "rigs" / "firmware")
-    dirs.append(Path(__file__).resolve().parent.parent / "rigs" / "firmware")
+    """Where profiles are looked up, first match wins: ``extra`` (the ``firmware/`` beside a rig
+    file), then ``firmware/`` in each directory of the rig lookup order (hil.rigdirs)."""
+    dirs = list(extra or []) + [d.path / "firmware" for d in RigSearch.default().dirs]
     seen: list[Path] = []
     for d in dirs:
         if d not in seen:
@@ -207,9 +201,11 @@ def load_profile(name_or_path: str | Path, extra: list[Path] | None = None) -> F
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text:
         return parse_profile(Path(text))
-    for d in profile_dirs(extra):
+    dirs = profile_dirs(extra)
+    for d in dirs:
         candidate = d / f"{text}.toml"
         if candidate.is_file():
             return parse_profile(candidate)
     known = ", ".join(available_profiles(extra)) or "none found"
-    raise FirmwareProfileError(f"firmware profile {text!r} not found (known: {known})")
+    raise FirmwareProfileError(f"firmware profile {text!r} not found in {', '.join(map(str, dirs))} "
+                               f"(known: {known})")

@@ -21,6 +21,7 @@ from hil.boards import BOARDS, BoardSpec
 from hil.drivers.power import PowerSpec, RigFacts, parse_power
 from hil.errors import FirmwareProfileError, RigConfigError
 from hil.firmware import FirmwareProfile, load_profile
+from hil.rigdirs import RigSearch
 from hil.tomlcheck import Table, named_table
 
 SIM_PORT = "sim"
@@ -277,32 +278,28 @@ def parse_rig(path: Path) -> RigSpec:
                    labgrid=labgrid, path=path)
 
 
-def default_rig_dir() -> Path:
-    """./rigs, else $HIL_RIG_DIR, else the checkout's rigs/ (editable installs)."""
-    if os.environ.get("HIL_RIG_DIR"):
-        return Path(os.environ["HIL_RIG_DIR"])
-    here = Path.cwd() / "rigs"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "rigs"
+def rig_search(rig_dir: "Path | str | RigSearch | None" = None) -> RigSearch:
+    """The lookup order for rigs (hil.rigdirs): a RigSearch as is, a directory as ``--rig-dir``."""
+    return rig_dir if isinstance(rig_dir, RigSearch) else RigSearch.default(rig_dir)
 
 
-def rig_names(rig_dir: Path) -> list[str]:
-    return sorted(p.stem for p in Path(rig_dir).glob("*.toml")) if Path(rig_dir).is_dir() else []
+def rig_names(rig_dir: "Path | str | RigSearch | None" = None) -> list[str]:
+    """Every rig name the lookup order knows (the first file of a name wins)."""
+    return sorted(rig_search(rig_dir).names())
 
 
-def rig_path(name_or_path: str | Path, rig_dir: Path | None = None) -> Path:
+def rig_path(name_or_path: str | Path, rig_dir: "Path | str | RigSearch | None" = None) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text:
         return Path(text)
-    rig_dir = Path(rig_dir) if rig_dir is not None else default_rig_dir()
-    candidate = rig_dir / f"{text}.toml"
-    if not candidate.is_file():
-        known = ", ".join(rig_names(rig_dir)) or "none"
-        raise RigConfigError(f"rig {text!r} not found: no {candidate} (known rigs: {known})")
-    return candidate
+    search = rig_search(rig_dir)
+    found = search.find(f"{text}.toml")
+    if found is None:
+        known = ", ".join(sorted(search.names())) or "none"
+        raise RigConfigError(f"rig {text!r} not found: no {text}.toml in {search.where()} (known rigs: {known})")
+    return found
 
 
-def load_rig(name_or_path: str | Path, rig_dir: Path | None = None) -> RigSpec:
-    """Load and validate a rig by name (rig_dir/NAME.toml) or by path."""
+def load_rig(name_or_path: str | Path, rig_dir: "Path | str | RigSearch | None" = None) -> RigSpec:
+    """Load and validate a rig by name (looked up as hil.rigdirs says) or by path."""
     return parse_rig(rig_path(name_or_path, rig_dir))

@@ -68,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from hil.kmodel import fixtures, nncase
+    from hil.resources import installed
+    if args.out is None and installed():
+        raise ConfigError("hil models build: k210-hil is installed, not run from a checkout: pass "
+                          "--out DIR (the shipped fixtures are read-only; large ones are built on first use)")
     out = Path(args.out) if args.out else fixtures.DEFAULT_DIR
     if not nncase.available():
         print(f"nncase is not installed: keeping the committed v5 fixtures "

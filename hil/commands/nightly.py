@@ -1,7 +1,9 @@
 """`hil nightly --rig NAME [--rig ...] --results DIR [--suites PATH] [-- extra pytest args]`.
 
 For each rig: run the suites in a subprocess,
-``python -m pytest SUITES --rig NAME --hil-results DIR/<YYYY-MM-DD>T<HHMMSS>-<rig> ...``, then
+``python -m pytest [SUITES] --rig NAME --hil-results DIR/<YYYY-MM-DD>T<HHMMSS>-<rig> ...`` (without
+--suites, what pytest runs by default here: its testpaths, else ./suites, else the shipped
+suites), then
 compare every new run with the previous night of the same rig (the latest earlier run of that rig
 that finished; a killed one only if nothing finished), and write DIR/compare.md, DIR/compare.json
 and DIR/report.html (each replaced atomically). Exits with the comparison's code: 0 no regression,
@@ -48,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="rig to run on (repeatable)")
     p.add_argument("--results", required=True, metavar="DIR",
                    help="results directory holding every night's runs and the reports")
-    p.add_argument("--suites", default="suites", metavar="PATH",
-                   help="suites to run (default: suites)")
+    p.add_argument("--suites", default=None, metavar="PATH",
+                   help="suites to run (default: what pytest runs here by default: its testpaths, "
+                        "else ./suites, else the suites shipped with k210-hil)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="rigs run at the same time (default 1)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
@@ -87,9 +90,11 @@ def _stamp(now: str | None) -> str:
             from None
 
 
-def _pytest_argv(suites: str, rig: str, run_dir: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", suites, "--rig", rig, "--hil-results", str(run_dir),
-            *extra]
+def _pytest_argv(suites: str | None, rig: str, run_dir: Path, extra: list[str]) -> list[str]:
+    # --opt=value: pytest picks its ini file before the plugin's options exist, and would take a
+    # separate value for a test path (and miss pytest.ini's testpaths)
+    return [sys.executable, "-m", "pytest", *([suites] if suites else []), f"--rig={rig}",
+            f"--hil-results={run_dir}", *extra]
 
 
 def _start(r: RigRun, argv: list[str]) -> None:

@@ -1,0 +1,43 @@
+"""Where each folder of the checkout goes in the wheel; the rest of the metadata is pyproject.toml.
+
+The checkout keeps its layout (suites/, rigs/, fixtures/models/ beside hil/). Installed, those
+folders live inside the hil package, so ``pip install k210-hil`` carries what a user starts
+with and installs no top-level ``suites``:
+
+    hil/, k210sim/ (when present)   -> hil/..., k210sim/...   the packages, found by listing
+    suites/                         -> hil/suites/            ``pytest --pyargs hil.suites``
+    rigs/, rigs/firmware/, pools/   -> hil/rigs/...           the shipped rigs and firmware profiles
+    fixtures/models/                -> hil/fixtures/models/   the manifest and the committed kmodels
+
+hil.resources finds them in either place. tests/test_wheel.py checks that every tracked file of
+these folders lands in the wheel, so a new kind of data file cannot be left behind unnoticed.
+"""
+from setuptools import find_packages, setup
+
+# Folders of the checkout mapped into the hil package (name in the wheel -> folder in the checkout).
+MAPPED = {
+    "hil.suites": "suites",
+    "hil.rigs": "rigs",
+    "hil.rigs.firmware": "rigs/firmware",
+    "hil.rigs.pools": "rigs/pools",
+    "hil.fixtures": "fixtures",
+    "hil.fixtures.models": "fixtures/models",
+}
+# Data files that are not Python modules. Large model fixtures are never shipped: they are built
+# on first use from their recipe in the manifest (hil.kmodel.fixtures.ensure_fixture).
+DATA = {
+    "hil": ["sim/*.c", "project/templates/*.tmpl", "project/templates/*/*.tmpl"],
+    "hil.rigs": ["*.toml"],
+    "hil.rigs.firmware": ["*.toml"],
+    "hil.rigs.pools": ["*.toml"],
+    "hil.fixtures.models": ["manifest.toml", "*.kmodel"],
+    # the simulator package of its own (k210-hil[sim]), once it lands beside hil/
+    "k210sim": ["**/*.c", "**/*.h", "**/*.toml", "**/*.json", "**/*.txt", "**/*.py.in", "**/*.wat"],
+}
+
+setup(
+    packages=find_packages(include=["hil", "hil.*", "k210sim", "k210sim.*"]) + list(MAPPED),
+    package_dir=MAPPED,
+    package_data=DATA,
+    include_package_data=False,
+)
