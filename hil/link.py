@@ -133,7 +133,8 @@ class SerialLog:
 NULL_LOG = SerialLog(None)
 
 
-def _open_reason(exc: BaseException) -> str:
+def open_reason(exc: BaseException) -> str:
+    """Why a port or file could not be opened, in words (pyserial's nested errno text dropped)."""
     code = getattr(exc, "errno", None)
     if code == errno.ENOENT:
         return "no such device (is the board plugged in? see ls /dev/serial/by-id/)"
@@ -171,7 +172,7 @@ class Link:
         try:
             ser = serial.serial_for_url(self._open_url, baudrate=self._baud, timeout=POLL_S)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkError(f"cannot open serial port {self.url}: {redact(_open_reason(exc))}") from None
+            raise LinkError(f"cannot open serial port {self.url}: {redact(open_reason(exc))}") from None
         self.serial = ser
         self.lost = False
         self._fd = None

@@ -339,7 +339,9 @@ def _read(p: Path) -> bytes:
 def _open(url: str, baud: int):
     import serial   # pyserial; imported here so the packet code stays usable without it
 
+    from hil.link import open_reason, redact, redact_url
+
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=PORT_READ_TIMEOUT)
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise LinkError(f"cannot open ISP port {url}: {exc}") from None
+        raise LinkError(f"cannot open ISP port {redact_url(url)}: {redact(open_reason(exc))}") from None
