@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from hil.commands.nightly_watch import RunWatch
 from hil.errors import ConfigError
 from hil.report.compare import DEFAULT_FLAKY_WINDOW, compare_runs
 from hil.report.files import write_atomic
@@ -36,6 +37,7 @@ from hil.report.tolerance import Tolerances
 PYTEST_TROUBLE = {2: "interrupted", 3: "internal error", 4: "usage error",
                   5: "no tests collected"}
 DEFAULT_TIMEOUT_S = 6 * 3600
+WATCH_S = 1.0            # how often a running rig's record is read for progress lines
 STAMP_FORMAT = "%Y-%m-%dT%H%M%S"
 
 
@@ -78,6 +80,7 @@ class RigRun:
     returncode: int | None = None
     problem: str = ""            # one line when the run itself failed
     run: Run | None = None
+    watch: RunWatch | None = None
 
 
 def _stamp(now: str | None) -> str:
@@ -120,17 +123,28 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        print(f"hil nightly: {line}", file=sys.stderr, flush=True)
+
+
 def _run_all(runs: list[RigRun], argvs: dict[str, list[str]], jobs: int, timeout: float) -> None:
     pending = list(runs)
     active: list[RigRun] = []
+    last_poll = 0.0
     try:
         while pending or active:
             while pending and len(active) < jobs:
                 r = pending.pop(0)
-                print(f"hil nightly: pytest on rig {r.rig} -> {r.run_dir}", file=sys.stderr)
+                _say([f"rig {r.rig}: pytest -> {r.run_dir}"])
                 _start(r, argvs[r.rig])
+                r.watch = RunWatch(r.rig, r.run_dir, r.console)
                 active.append(r)
             time.sleep(0.2)
+            if time.monotonic() - last_poll >= WATCH_S:
+                last_poll = time.monotonic()
+                for r in active:
+                    _say(r.watch.poll() if r.watch else [])
             for r in list(active):
                 assert r.proc is not None
                 code = r.proc.poll()
@@ -142,6 +156,9 @@ def _run_all(runs: list[RigRun], argvs: dict[str, list[str]], jobs: int, timeout
                 elif code is not None:
                     r.returncode = code
                     active.remove(r)
+                else:
+                    continue
+                _say((r.watch.finish() if r.watch else []) + [f"rig {r.rig}: pytest ended (exit {r.returncode})"])
     finally:
         for r in active:  # interrupted: leave nothing running
             if r.proc is not None and r.proc.poll() is None:
