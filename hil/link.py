@@ -147,7 +147,7 @@ def open_reason(exc: BaseException) -> str:
 
 
 class Link:
-    """An open serial port (device path, rfc2217://, socket://, loop://)."""
+    """An open serial port: a device path or any pyserial URL (hil.ports)."""
 
     def __init__(self, url: str, baud: int = 115200, log: SerialLog | None = None,
                  name: str = "") -> None:
@@ -177,8 +177,10 @@ class Link:
         self.lost = False
         self._fd = None
         self._sock = None
-        if isinstance(ser, serial.Serial) and getattr(ser, "fd", None) is not None:
-            self._fd = ser.fd   # a device path (PosixSerial, non-blocking descriptor)
+        if type(ser).read is serial.Serial.read and getattr(ser, "fd", None) is not None:
+            # a device path read straight from its descriptor; not a class that does its own
+            # reading (spy:// dumps every byte it reads, alt:// may poll() instead of select())
+            self._fd = ser.fd
         elif getattr(ser, "_socket", None) is not None and type(ser).__module__.endswith("protocol_socket"):
             self._sock = ser._socket
         self._log.note(f"opened {self.url} at {self._baud} baud")

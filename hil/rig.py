@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from hil import ports
 from hil.boards import BOARDS, BoardSpec
 from hil.drivers.power import PowerSpec, RigFacts, parse_power
 from hil.errors import FirmwareProfileError, RigConfigError
@@ -26,10 +26,6 @@ from hil.tomlcheck import Table, named_table
 
 SIM_PORT = "sim"
 LABGRID_PORT = "labgrid"
-URL_SCHEMES = ("rfc2217", "socket", "loop")
-# pyserial URL options per scheme (anything else makes pyserial refuse to open the port)
-URL_OPTIONS = {"rfc2217": ("ign_set_control", "poll_modem", "timeout", "logging"),
-               "socket": ("logging",), "loop": ("logging",)}
 DEFAULT_COORDINATOR = "127.0.0.1:20408"   # labgrid's own default
 PACES = ("line", "off")
 TRANSPORTS = ("pty", "rfc2217")
@@ -38,7 +34,7 @@ FLASH_ALIGN = 4096
 
 @dataclass(frozen=True)
 class SerialSpec:
-    port: str                       # device path, rfc2217://host:port, socket://host:port or "sim"
+    port: str                       # device path, any pyserial URL (hil.ports), or "sim" / "labgrid"
     baud: int = 115200
     fast_baud: int = 0              # REPL baud for big transfers; 0 = never switch
     isp_baud: int = 1_500_000       # baud the ISP flasher switches to after the greeting
@@ -121,42 +117,11 @@ def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False) -> s
     if is_sim:
         raise t.fail("port", f'{port!r}: a simulated rig takes port = "sim" '
                              "(the simulator chooses the real port at run time)")
-    if "://" in port:
-        parts = urlsplit(port)
-        if parts.scheme not in URL_SCHEMES:
-            raise t.fail("port", f"{port!r}: unsupported URL scheme {parts.scheme!r} "
-                                 f"(allowed: {', '.join(s + '://' for s in URL_SCHEMES)} or a device path)")
-        if parts.scheme != "loop":
-            try:
-                host, tcp_port = parts.hostname, parts.port
-            except ValueError:
-                host, tcp_port = None, None
-            if not host or not tcp_port:
-                raise t.fail("port", f"{port!r}: needs host and port, e.g. {parts.scheme}://127.0.0.1:7777")
-        _check_url_options(t, port, parts.scheme, parts.query)
-        return port
-    if port.upper().startswith("COM") and port[3:].isdigit():
-        return port  # Windows
-    if not port.startswith("/"):
-        raise t.fail("port", f"{port!r}: must be an absolute device path (/dev/ttyUSB0, "
-                             "/dev/serial/by-id/...), rfc2217://host:port or socket://host:port")
+    try:
+        ports.check(port)
+    except ports.PortError as exc:
+        raise t.fail("port", str(exc)) from None
     return port
-
-
-def _check_url_options(t: Table, port: str, scheme: str, query: str) -> None:
-    """pyserial's URL options (``?ign_set_control&timeout=5``): known names only."""
-    allowed = URL_OPTIONS.get(scheme, ())
-    for item in filter(None, query.split("&")):
-        name, _, value = item.partition("=")
-        if name not in allowed:
-            raise t.fail("port", f"{port!r}: unknown {scheme}:// option {name!r} "
-                                 f"(allowed: {', '.join(allowed) or 'none'})")
-        if name == "timeout":
-            try:
-                if float(value) <= 0:
-                    raise ValueError
-            except ValueError:
-                raise t.fail("port", f"{port!r}: timeout={value!r} must be a number of seconds > 0") from None
 
 
 def _check_offset(t: Table, key: str, value: int, board: BoardSpec, fw_end: int) -> None:
