@@ -30,6 +30,8 @@ DEFAULT_COORDINATOR = "127.0.0.1:20408"   # labgrid's own default
 PACES = ("line", "off")
 TRANSPORTS = ("pty", "rfc2217")
 FLASH_ALIGN = 4096
+MAX_BAUD = 12_000_000          # the fastest USB-serial bridges (FT2232H); the K210's UART stays below
+MAX_BOOT_TIMEOUT_S = 3600.0    # a boot takes seconds; an hour is a typo, not a board
 
 
 @dataclass(frozen=True)
@@ -201,17 +203,18 @@ def parse_rig(path: Path) -> RigSpec:
         port = ser.take("port", str)
     port = check_port(ser, port, sim is not None, labgrid is not None)
     baud = ser.take("baud", int, 115200)
-    if baud <= 0:
-        raise ser.fail("baud", f"must be > 0, got {baud}")
+    if not 0 < baud <= MAX_BAUD:
+        raise ser.fail("baud", f"{baud}: must be 1..{MAX_BAUD}")
     fast = ser.take("fast_baud", int, 0)
-    if fast < 0 or (fast and fast <= baud):
-        raise ser.fail("fast_baud", f"{fast}: must be 0 (never switch) or above baud ({baud})")
+    if fast < 0 or (fast and fast <= baud) or fast > MAX_BAUD:
+        raise ser.fail("fast_baud", f"{fast}: must be 0 (never switch) or above baud ({baud}), "
+                                    f"at most {MAX_BAUD}")
     isp_baud = ser.take("isp_baud", int, 1_500_000)
-    if isp_baud <= 0:
-        raise ser.fail("isp_baud", f"must be > 0, got {isp_baud}")
+    if not 0 < isp_baud <= MAX_BAUD:
+        raise ser.fail("isp_baud", f"{isp_baud}: must be 1..{MAX_BAUD}")
     boot_timeout = ser.take("boot_timeout", float, 10.0)
-    if boot_timeout <= 0:
-        raise ser.fail("boot_timeout", "must be > 0 seconds")
+    if not 0 < boot_timeout <= MAX_BOOT_TIMEOUT_S:
+        raise ser.fail("boot_timeout", f"{boot_timeout:g}: must be > 0 and at most {MAX_BOOT_TIMEOUT_S:g} seconds")
     ser.done()
     serial = SerialSpec(port=port, baud=baud, fast_baud=fast, isp_baud=isp_baud,
                         boot_timeout=boot_timeout)

@@ -21,11 +21,13 @@ flash bounds are checked, and a note says so.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from hil.errors import ConfigError
+from hil.inputfile import open_regular
 from hil.isp.image import SECTOR
 from hil.progress import LabelledMeters
 
@@ -122,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
     rig = load_rig(args.rig)
     path = Path(args.file)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
+    fd, _ = open_regular(path)        # a missing file, a FIFO or a device: one line before any port
+    os.close(fd)
     port, enter, control = _port_and_enter(args, rig)
     end = None
     if args.addr is not None:
