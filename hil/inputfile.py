@@ -25,7 +25,7 @@ def open_regular(path: Path | str, error: type[Exception] = ConfigError) -> tupl
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
+        raise error(f"{path}: cannot read: no such file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from None
     info = os.fstat(fd)
