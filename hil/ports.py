@@ -92,7 +92,7 @@ def _check_options(port: str, scheme: str, query: str) -> None:
                 if not 0 < float(value) < 3600:
                     raise ValueError
             except ValueError:
-                raise PortError(f"{port!r}: timeout={value!r} must be a number of seconds, 0 < t < 3600") from None
+                raise PortError(f"{port!r}: timeout={value!r} must be a number of seconds > 0 and < 3600") from None
         if name == "logging" and value not in LOG_LEVELS:
             raise PortError(f"{port!r}: logging={value!r} must be one of {', '.join(LOG_LEVELS)}")
         if name == "file" and not value:

@@ -61,7 +61,7 @@ def test_hil_flash_errors(tmp_path, sim):
     r = _hil("flash", "--rig", "sim", str(model))
     assert r.returncode == 2 and "rig sim is simulated" in r.stderr
     r = _hil("flash", "--rig", "sim", "--sim-state", state, str(tmp_path / "missing.bin"))
-    assert r.returncode == 2 and "missing.bin: no such file" in r.stderr
+    assert r.returncode == 2 and "missing.bin: cannot read: no such file" in r.stderr
     r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0xfff000", str(model) + "x")
     assert r.returncode == 2
 
