@@ -37,8 +37,8 @@ from pathlib import Path
 from hil.boards import get_board
 from hil.isp.flasher import IspFlasher
 from hil.isp.image import KfpkgEntry, write_kfpkg
-from hil.sim.control import ControlClient
-from hil.sim.wrap import wrap_env
+from k210sim.control import ControlClient
+from k210sim.wrap import wrap_env
 
 ADDR = 0x300000
 DEFAULT_RUNS = "115200:96K,1500000:1M"

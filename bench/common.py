@@ -278,7 +278,7 @@ class BenchSim:
     def __init__(self, state: Path, board: str = "maix-bit", firmware: str = "maixpy-v0.6.2-full",
                  pace: str = "line") -> None:
         from hil.simprocess import SimProcess
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         self.state = Path(state)
         self.proc = SimProcess(self.state, board, firmware, pace, log_path=self.state.parent / f"{self.state.name}.log")
         self.endpoints = self.proc.start()
@@ -295,7 +295,7 @@ class BenchSim:
             return f.read(n)
 
     def sd_file(self, name: str) -> Path:
-        """The host file behind /sd/<name> (hil.sim.storage keeps the card in state/sd)."""
+        """The host file behind /sd/<name> (k210sim.storage keeps the card in state/sd)."""
         return self.state / "sd" / name
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """Board: an opened rig. Power, link, console, raw REPL and the device API, plus recovery.
 
-``Board(rig, results=...)`` starts the simulator for a sim rig (``python -m hil sim serve`` as
+``Board(rig, results=...)`` starts the simulator for a sim rig (``python -m k210sim serve`` as
 a child process, stopped by its pid), opens the link and makes the power driver. ``start()``
 brings the board to a known state (REPL answering, fresh soft boot); ``ensure_ready()`` is the
 cheap per-test check; ``recover()`` climbs the ladder
@@ -83,8 +83,7 @@ class Board:
                 endpoints = self.sim_endpoints
                 if endpoints is None:
                     self.sim = SimProcess(self.sim_state, self.rig.board.name,
-                                          self.rig.sim.firmware_path or self.rig.sim.firmware,
-                                          self.rig.sim.pace)
+                                          self.rig.sim.build, self.rig.sim.pace)
                     endpoints = self.sim.start()
                 control = endpoints.get("control")
                 self._port_url = self._sim_port(endpoints)

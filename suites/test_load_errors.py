@@ -44,7 +44,8 @@ def _rejected(device, firmware, source, key: str, what: str, good: str) -> None:
 
 
 @pytest.mark.parametrize("fx", ks.broken_models(), ids=lambda f: f.name)
-def test_broken_model_rejected(device, firmware, store, good, fx) -> None:
+def test_broken_model_rejected(request, device, firmware, store, good, fx) -> None:
+    ks.known_mismatch(request, firmware, fx.name)
     path = store.path(fx.path.name)
     ks.ensure_fixture_on_board(device, fx, path)
     key = fx.expected_error(firmware.kpu.load_versions)
@@ -53,12 +54,13 @@ def test_broken_model_rejected(device, firmware, store, good, fx) -> None:
 
 
 @pytest.mark.parametrize("fx", ks.smallest_per_version(), ids=lambda f: f.name)
-def test_unsupported_version_rejected(device, firmware, store, good, fx) -> None:
+def test_unsupported_version_rejected(request, device, firmware, store, good, fx) -> None:
     if firmware.accepts(fx.version):
         pytest.skip(f"{firmware.name} loads kmodel v{fx.version}: test_load_sd.py loads it")
     if fx.version == 4:
         pytest.skip("v4 on a build without the v4 loader is test_v4_on_build_without_v4_loader "
                     "(the known v4 load bug)")
+    ks.known_mismatch(request, firmware, fx.name)
     path = store.path(fx.path.name)
     ks.ensure_fixture_on_board(device, fx, path)
     _rejected(device, firmware, path, "version", f"{fx.name} (kmodel v{fx.version})", good)
@@ -82,17 +84,19 @@ def test_non_kmodel_path_rejected(device, firmware, store, good) -> None:
 
 
 @pytest.mark.parametrize("where", ["store", "flash"])
-def test_missing_file_rejected(device, firmware, store, good, where) -> None:
+def test_missing_file_rejected(request, device, firmware, store, good, where) -> None:
+    ks.known_mismatch(request, firmware, "missing_file")
     path = store.path("no_such_model.kmodel") if where == "store" else ks.FLASH_PREFIX + "no_such_model.kmodel"
     device.remove(path, missing_ok=True)
     ks.forget(device, path)
     _rejected(device, firmware, path, "missing_file", f"missing file {path}", good)
 
 
-def test_sd_card_absent(device, firmware, store, good) -> None:
+def test_sd_card_absent(request, device, firmware, store, good) -> None:
     if device.sd_present():
         pytest.skip("this rig has an SD card mounted at /sd: the card-absent case runs on a rig without one "
                     "(storage.sd = false); the suites never pull the card")
+    ks.known_mismatch(request, firmware, "missing_file")
     path = ks.SD_DIR + "/model.kmodel"
     _rejected(device, firmware, path, "missing_file", f"{path} with no SD card", good)
 

@@ -1,6 +1,6 @@
 """Shared fixtures for the framework's own tests.
 
-``sim_server``: a simulated Maix Bit (hil.sim.server.SimServer) in a fresh state dir under
+``sim_server``: a simulated Maix Bit (k210sim.server.SimServer) in a fresh state dir under
 tmp_path, line pacing off, RFC 2217 front end on 127.0.0.1 (any free port), stopped at the end.
 ``sim_factory``: start more, or with other options:
 ``sim_factory(board="maix-go", firmware="maixpy-v0.6.2-minimum", pace=True, tcp=("127.0.0.1", 0))``.
@@ -19,9 +19,9 @@ import pytest
 
 def _sim_server_module():
     try:
-        return importlib.import_module("hil.sim.server")
+        return importlib.import_module("k210sim.server")
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("hil.sim"):
+        if exc.name and exc.name.startswith("k210sim"):
             pytest.skip(f"simulator not available ({exc.name} missing)")
         raise
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from hil.boards import get_board
 from hil.firmware import load_profile
-from hil.sim.program import ProgramHalted, SimContext
+from k210sim.program import ProgramHalted, SimContext
 
 
 class FakeUart:
@@ -232,7 +232,7 @@ class Board:
 
     def __init__(self, tmp_path: Path, profile: str = "maixpy-v0.6.2-full", sd: bool = True,
                  storage: FakeStorage | None = None) -> None:
-        from hil.sim.maixpy import MaixPyFirmware
+        from k210sim.maixpy import MaixPyFirmware
         self.profile = load_profile(profile)
         self.storage = storage or FakeStorage(tmp_path, sd=sd)
         self.uart = FakeUart()

@@ -19,7 +19,7 @@ from hil.link import SerialLog
 from hil.rig import load_rig
 
 RIGS = Path(__file__).resolve().parent.parent / "rigs"
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 
 def fast_rig(name: str = "sim", boot_timeout: float = 5.0):
@@ -100,7 +100,7 @@ def test_stuck_board_needs_a_hard_reset(sim_server, attach, tmp_path: Path) -> N
 def test_dead_board_is_a_boot_timeout_naming_the_rungs(sim_server, attach, tmp_path: Path) -> None:
     board = attach(sim_server, fast_rig(boot_timeout=0.5))
     board.start()
-    from hil.sim.control import ControlClient
+    from k210sim.control import ControlClient
     board.power.off()       # the board is off, and the rungs that would switch it on are no-ops
     board.power.on = lambda: None
     board.power.reset = lambda: None

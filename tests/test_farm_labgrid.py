@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 pytest.importorskip("labgrid.remote.client", reason="labgrid is not installed (pip install 'k210-hil[farm]')")
 pytest.importorskip("xdist", reason="pytest-xdist is not installed")
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 PLACES = {"lg-a": "simA", "lg-b": "simB"}
 EXPORTER = "hilsim"
 
@@ -115,7 +115,7 @@ class Farm:
         raise AssertionError(out)
 
     def boots(self, place: str) -> int:
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         return int(ControlClient(self.sims[place]["control"]).status()["boots"])
 
     def pytest(self, *args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

@@ -29,7 +29,7 @@ SER2NET = shutil.which("ser2net") or ("/usr/sbin/ser2net" if os.access("/usr/sbi
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed "
                                                         "(Debian/Ubuntu: apt-get install -y ser2net)")
 pytest.importorskip("xdist", reason="pytest-xdist is not installed")
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 BOARDS = ("s2n-a", "s2n-b")
 
 

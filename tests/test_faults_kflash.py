@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.sim.control import ControlClient
-from hil.sim.server import SimServer
+from k210sim.control import ControlClient
+from k210sim.server import SimServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import isp_only_factory  # noqa: E402
@@ -49,7 +49,7 @@ def test_kflash_fast_with_rom_baud_change_on_maix_go(tmp_path):
 
 
 def test_long_state_dir_socket_path_is_shortened(tmp_path):
-    from hil.sim import wrap
+    from k210sim import wrap
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     with SimServer(deep, board="maix-bit", pace=False, rfc2217=None,
                    program_factory=isp_only_factory):
@@ -68,7 +68,7 @@ class _Recorder:
         self._stop = threading.Event()
 
     def run(self) -> None:
-        from hil.sim.program import ProgramHalted
+        from k210sim.program import ProgramHalted
         try:
             while not self._stop.is_set():
                 _Recorder.got += self.uart.read(4096, timeout=0.05)
@@ -90,7 +90,7 @@ p.close()
 
 def test_bytes_written_before_a_baud_change_arrive_at_the_old_baud(tmp_path):
     """Paced line: without the barrier the tail of the 2000 bytes would be read at 1.5 Mbaud."""
-    from hil.sim import wrap
+    from k210sim import wrap
     _Recorder.got = bytearray()
     with SimServer(tmp_path / "s", board="maix-bit", pace=True, rfc2217=None,
                    program_factory=lambda mode, ctx, profile: _Recorder(ctx)) as sim:

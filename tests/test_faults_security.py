@@ -15,7 +15,7 @@ from hil.link import MASK, Link, SerialLog, redact, redact_url
 from hil.power import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip("hil.sim.server", reason="the simulator is not built yet")
+pytest.importorskip("k210sim.server", reason="the simulator is not built yet")
 
 
 # -- servers listen on 127.0.0.1 --------------------------------------------------------------------
@@ -27,7 +27,7 @@ def test_simulator_listens_on_loopback_by_default(sim_factory):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com"])
 def test_simulator_refuses_other_addresses_without_listen_any(tmp_path, host):
-    from hil.sim.server import SimServer
+    from k210sim.server import SimServer
     with pytest.raises(SimError) as info:
         SimServer(tmp_path / "s", rfc2217=(host, 0)).start()
     assert f"refusing to listen on {host}: not a loopback address (use --listen-any)" in str(info.value)

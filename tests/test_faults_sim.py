@@ -1,4 +1,4 @@
-"""Fault injection in the simulator itself (hil/sim/faults.py), through the control socket.
+"""Fault injection in the simulator itself (k210sim/faults.py), through the control socket.
 
 Each fault is armed with ``{"cmd": "fault", ...}`` on a SimServer (pace off) and observed with a
 Board attached to it (the framework's own link, console and raw REPL) and the event log.
@@ -16,11 +16,11 @@ from hil.board import Board
 from hil.errors import HilError, LinkError, ReplError, ReplProtocolError, SimError
 from hil.link import Link, SerialLog
 from hil.rig import load_rig
-from hil.sim.control import ControlClient
-from hil.sim.faults import FAULTS
+from k210sim.control import ControlClient
+from k210sim.faults import FAULTS
 
 RIGS = Path(__file__).resolve().parent.parent / "rigs"
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 
 def fast_rig(name: str = "sim", boot_timeout: float = 3.0):

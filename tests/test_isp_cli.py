@@ -11,8 +11,8 @@ import pytest
 from hil.boards import get_board
 from hil.firmware import load_profile
 from hil.isp.flasher import IspFlasher
-from hil.sim.firmware_image import make_image
-from hil.sim.server import SimServer
+from k210sim.firmware_image import make_image
+from k210sim.server import SimServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import isp_only_factory  # noqa: E402
@@ -79,7 +79,7 @@ def test_client_stage0_over_the_pty_on_maix_go(tmp_path):
     data = os.urandom(70000)
     with SimServer(tmp_path / "go", board="maix-go", pace=False, rfc2217=None,
                    program_factory=isp_only_factory) as s:
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         ctl = ControlClient(s.control_path)
         with IspFlasher(s.endpoints["pty"], get_board("maix-go"), isp_baud=1500000,
                         enter_isp=lambda: ctl.reset(boot=True)) as f:

@@ -14,8 +14,8 @@ from hil.firmware import load_profile
 from hil.isp.flasher import IspFlasher
 from hil.isp.image import KfpkgEntry, write_kfpkg
 from hil.isp.loader import Retries, Timeouts
-from hil.sim.firmware_image import make_image, make_payload
-from hil.sim.isp_target import IspFaults
+from k210sim.firmware_image import make_image, make_payload
+from k210sim.isp.target import IspFaults
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import loop_rig  # noqa: E402

@@ -15,9 +15,9 @@ from hil.boards import get_board
 from hil.firmware import load_profile
 from hil.isp.flasher import IspFlasher
 from hil.isp.image import KfpkgEntry, write_kfpkg
-from hil.sim.control import ControlClient
-from hil.sim.firmware_image import make_image
-from hil.sim.server import SimServer
+from k210sim.control import ControlClient
+from k210sim.firmware_image import make_image
+from k210sim.server import SimServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import isp_only_factory  # noqa: E402

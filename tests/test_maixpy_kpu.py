@@ -8,7 +8,7 @@ import pytest
 from hil.firmware import available_profiles, load_profile
 from hil.kmodel.build import BROKEN_KINDS, DEFAULT_MAIN_MEM, EXPECTED_ERROR, broken, build_v3, \
     build_v4, build_v5_stub
-from hil.sim.maixpy.memory import SRAM_GENERAL, malloc_cost
+from k210sim.maixpy.memory import SRAM_GENERAL, malloc_cost
 
 from maixpy_fakes import Board
 
@@ -310,7 +310,7 @@ def test_load_flash_needs_less_memory_than_load(tmp_path):
 def test_profile_without_sim_table_is_refused(tmp_path):
     from dataclasses import replace
     from hil.errors import SimError
-    from hil.sim.maixpy import MaixPyFirmware
+    from k210sim.maixpy import MaixPyFirmware
     b = Board(tmp_path / "b")
     with pytest.raises(SimError, match="has no \\[sim\\] table"):
         MaixPyFirmware(b.ctx, replace(load_profile("maixpy-v0.6.2-full"), sim=None))

@@ -417,7 +417,7 @@ def test_file_objects_behave_like_micropython(tmp_path: Path):
 
 
 def test_spoofing_class_is_not_taken_for_a_registered_one():
-    from hil.sim.maixpy.sandbox import IdentityRegistry
+    from k210sim.maixpy.sandbox import IdentityRegistry
 
     class Host:
         pass

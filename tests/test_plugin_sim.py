@@ -16,7 +16,7 @@ from hil.rig import rig_names
 
 ROOT = Path(__file__).resolve().parent.parent
 RIGS = ROOT / "rigs"
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 
 def run_pytest(*args: str, cwd: Path = ROOT, timeout: float = 180) -> subprocess.CompletedProcess:

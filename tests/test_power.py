@@ -160,7 +160,7 @@ def test_sim_driver_without_simulator(tmp_path: Path) -> None:
 
 
 def test_dtr_rts_reset_reaches_the_simulator_over_rfc2217(sim_server, tmp_path: Path) -> None:
-    from hil.sim.control import ControlClient
+    from k210sim.control import ControlClient
     client = ControlClient(sim_server.control_path)
     link = Link(sim_server.endpoints["rfc2217"], log=SerialLog(tmp_path / "l.log"))
     try:

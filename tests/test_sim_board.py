@@ -17,14 +17,14 @@ import pytest
 from hil.boards import BOARDS, RESET_SETTLE_S, SEQUENCES, STEP_PAUSE_S, get_board
 from hil.errors import SimError
 from hil.firmware import load_profile
-from hil.sim.board import SimBoard, default_program
-from hil.sim.control import ControlClient
-from hil.sim.events import EventLog
-from hil.sim.firmware_image import MAGIC, boot_image, make_image, wrap
-from hil.sim.program import SilentProgram
-from hil.sim.server import SimServer
-from hil.sim.storage import BoardStorage, FlashImage, StateDirLock
-from hil.sim.uart import SerialLine
+from k210sim.board import SimBoard, default_program
+from k210sim.control import ControlClient
+from k210sim.events import EventLog
+from k210sim.firmware_image import MAGIC, boot_image, make_image, wrap
+from k210sim.program import SilentProgram
+from k210sim.server import SimServer
+from k210sim.storage import BoardStorage, FlashImage, StateDirLock
+from k210sim.uart import SerialLine
 from sim_board_fakes import Factory, FakeFrontEnd
 
 MIB16 = 16 * 1024 * 1024
@@ -329,8 +329,8 @@ def test_halt_gives_up_on_a_program_that_will_not_stop(tmp_path):
 
 
 def test_default_program_falls_back_to_silent_without_modules(rig, monkeypatch):
-    monkeypatch.setitem(sys.modules, "hil.sim.isp_target", None)
-    monkeypatch.setitem(sys.modules, "hil.sim.maixpy", None)
+    monkeypatch.setitem(sys.modules, "k210sim.isp.target", None)
+    monkeypatch.setitem(sys.modules, "k210sim.maixpy", None)
     assert default_program("isp", None, None) is None
     assert default_program("firmware", None, load_profile(FULL)) is None
     rig.board.program_factory = default_program

@@ -14,8 +14,8 @@ import pytest
 import serial
 
 from hil.errors import FirmwareProfileError, SimError
-from hil.sim.control import ControlClient
-from hil.sim.server import SimServer
+from k210sim.control import ControlClient
+from k210sim.server import SimServer
 from sim_board_fakes import Factory
 
 REPO = Path(__file__).resolve().parent.parent

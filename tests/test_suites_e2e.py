@@ -15,7 +15,7 @@ What must show:
 - on a rig without an SD card the SD-absent case runs (and passes) and the error suite works
   from /flash;
 - ``--rig maixbit`` with no board attached stops at once with one line naming the port;
-- nothing in suites/ imports or reaches hil.sim, and no firmware name, version, error text,
+- nothing in suites/ imports or reaches k210sim, and no firmware name, version, error text,
   error code or threshold band is written into the suites (they come from the profile).
 Plus unit checks of the suites' pure helpers (threshold searches, band messages, patches).
 """
@@ -195,17 +195,17 @@ def _suite_trees() -> list[tuple[Path, ast.Module]]:
 def _reaches_sim(node: ast.AST) -> str:
     if isinstance(node, ast.Import):
         for alias in node.names:
-            if alias.name == "hil.sim" or alias.name.startswith("hil.sim."):
+            if alias.name == "k210sim" or alias.name.startswith("k210sim."):
                 return f"import {alias.name}"
     elif isinstance(node, ast.ImportFrom):
         mod = node.module or ""
-        if mod == "hil.sim" or mod.startswith("hil.sim."):
+        if mod == "k210sim" or mod.startswith("k210sim."):
             return f"from {mod} import ..."
         if mod == "hil" and any(a.name == "sim" for a in node.names):
             return "from hil import sim"
     elif isinstance(node, ast.Attribute) and node.attr == "sim" \
             and isinstance(node.value, ast.Name) and node.value.id == "hil":
-        return "hil.sim"
+        return "k210sim"
     elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(r"\bhil\.sim\b", node.value) \
             and not isinstance(getattr(node, "_parent", None), ast.Expr):
         return f"string {node.value!r}"
