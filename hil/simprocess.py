@@ -45,7 +45,8 @@ def run_k210sim(argv: list[str]) -> int:
     """``python -m k210sim ARGV`` in the foreground: stdio inherited, SIGTERM/SIGINT passed on,
     its exit status returned."""
     _simulator_installed()
-    proc = subprocess.Popen([sys.executable, "-m", "k210sim", *argv])
+    proc = subprocess.Popen([sys.executable, "-m", "k210sim", *argv],
+                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
     def forward(signum, frame) -> None:
         if proc.poll() is None:

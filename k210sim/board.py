@@ -34,7 +34,7 @@ from k210sim.builds import Build, load_build
 from k210sim.errors import BuildError, SimError
 from k210sim.events import EventLog
 from k210sim.faults import BootPlan, FaultHooks
-from k210sim.firmware_image import boot_image
+from k210sim.firmware_image import boot_image, image_size
 from k210sim.program import ProgramFactory, ProgramHalted, SilentProgram, SimContext, SimProgram
 from k210sim.storage import BoardStorage
 from k210sim.uart import SerialLine
@@ -154,6 +154,7 @@ class SimBoard:
         with self._state:
             return {"power": self.powered, "mode": self.mode, "build": self.build_name,
                     "board": self.spec.name, "baud": self.line.board_baud,
+                    "image_size": image_size(self.storage.flash),
                     "sd": self.storage.sd_present, "boots": self.boots,
                     "dtr": self.dtr, "rts": self.rts, "reset_held": self.reset_held}
 

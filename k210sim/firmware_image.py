@@ -96,6 +96,16 @@ def parse_payload(payload: bytes) -> tuple[dict | None, str]:
     return meta, ""
 
 
+def image_size(flash: FlashImage) -> int | None:
+    """Bytes the wrapped image at flash 0 claims (header + payload + SHA-256), None if blank
+    or impossible: what ``hil flash --addr`` must not overwrite."""
+    head = flash.read(0, HEADER_SIZE)
+    (length,) = struct.unpack("<I", head[1:])
+    if head == b"\xff" * HEADER_SIZE or length == 0 or HEADER_SIZE + length + DIGEST_SIZE > flash.size:
+        return None
+    return HEADER_SIZE + length + DIGEST_SIZE
+
+
 def boot_image(flash: FlashImage) -> BootResult:
     """What the boot ROM finds at flash 0 (see module docstring)."""
     head = flash.read(0, HEADER_SIZE)

@@ -134,7 +134,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
         for place in PLACES.values():
             sim = procs.start(f"sim-{place}", [sys.executable, "-m", "hil", "sim", "serve", "--state",
                                                str(root / f"state-{place}"), "--rfc2217", "127.0.0.1:0",
-                                               "--firmware", "maixpy-v0.6.2-full"])
+                                               "--build", "maixpy-v0.6.2-full"])
             sims[place] = json.loads(procs.line(sim, f"simulator {place}"))
             power = procs.start(f"power-{place}", [sys.executable, "-m", "hil.farm.simpower", "--control",
                                                    sims[place]["control"]])

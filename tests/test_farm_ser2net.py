@@ -73,7 +73,7 @@ def ser2net_rigs(tmp_path: Path) -> Iterator[Path]:
         ports = {}
         for name in BOARDS:
             sim = subprocess.Popen([sys.executable, "-m", "hil", "sim", "serve", "--state", str(tmp_path / name),
-                                    "--rfc2217", "none", "--firmware", "maixpy-v0.6.2-full"], cwd=ROOT,
+                                    "--rfc2217", "none", "--build", "maixpy-v0.6.2-full"], cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=open(tmp_path / f"{name}.sim.log", "wb"))
             procs.append(sim)
             endpoints = json.loads(sim.stdout.readline())

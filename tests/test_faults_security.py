@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.errors import LinkError, PowerError, SimError
+from hil.errors import LinkError, PowerError
+from k210sim.errors import SimError
 from hil.link import MASK, Link, SerialLog, redact, redact_url
 from hil.power import run_command
 
@@ -38,7 +39,7 @@ def test_hil_sim_serve_refuses_any_address_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "hil", "sim", "serve", "--state", str(tmp_path / "s"),
                            "--rfc2217", "0.0.0.0:0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip() == ("hil: rfc2217: refusing to listen on 0.0.0.0: not a loopback address "
+    assert done.stderr.strip() == ("k210sim: rfc2217: refusing to listen on 0.0.0.0: not a loopback address "
                                    "(use --listen-any)")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hil.boards import get_board
-from hil.firmware import load_profile
+from k210sim.builds import load_build
 from hil.isp.flasher import IspFlasher
 from k210sim.firmware_image import make_image
 from k210sim.server import SimServer
@@ -17,7 +17,7 @@ from k210sim.server import SimServer
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import isp_only_factory  # noqa: E402
 
-PROFILE = "maixpy-v0.6.2-minimum"
+BUILD = "maixpy-v0.6.2-minimum"
 
 
 def _hil(*args: str) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ def sim(tmp_path):
 
 def test_hil_flash_firmware_and_model_on_a_sim_rig(tmp_path, sim):
     fw = tmp_path / "fw.bin"
-    assert _hil("sim", "firmware", "--profile", PROFILE, "-o", str(fw)).returncode == 0
+    assert _hil("sim", "firmware", "--build", BUILD, "-o", str(fw)).returncode == 0
     model = tmp_path / "m.kmodel"
     model.write_bytes(os.urandom(40000))
     state = sim.endpoints["state"]
@@ -42,7 +42,7 @@ def test_hil_flash_firmware_and_model_on_a_sim_rig(tmp_path, sim):
     assert "flashed fw.bin" in r.stdout and "firmware: 100%" in r.stderr
     r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x300000", str(model))
     assert r.returncode == 0, r.stderr
-    img = make_image(load_profile(PROFILE))
+    img = make_image(load_build(BUILD))
     assert sim.storage.flash.read(0, len(img)) == img
     assert sim.storage.flash.read(0x300000, 40000) == model.read_bytes()
 

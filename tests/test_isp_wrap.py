@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from hil.errors import SimError
+from k210sim.errors import SimError
 from k210sim import wrap
 
 CLIENT = textwrap.dedent("""

@@ -140,11 +140,9 @@ class MaixPyFirmware:
         self.rt: Runtime | None = None
         self.faulted = False
         self._stop = threading.Event()
-        faults = ctx.faults
         self.fw = FirmwareServices(
             build, ctx.storage.flashfs_root, self._read_file, ctx.storage.flash.read,
-            raw=self._emit_raw, cooked=self._emit_cooked,
-            kpu_load_hook=(lambda source: self._brownout(source)) if faults is not None else None)
+            raw=self._emit_raw, cooked=self._emit_cooked, kpu_load_hook=self._brownout)
         self.gc_start = 0
         self.gc_size = 0
         self.gc_pool = 0
