@@ -1,7 +1,7 @@
 """The simulator's control socket (``<state>/control.sock``) and its client.
 
 Unix stream socket, mode 0600, JSON lines: one request line -> one reply line, as many
-requests per connection as the client likes. Requests (sim-contract §4):
+requests per connection as the client likes. Requests:
 
     {"cmd": "status"}                -> {"ok": true, "power", "mode", "profile", "board", "baud", "sd", "boots", ...}
     {"cmd": "power", "on": bool}

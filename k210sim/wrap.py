@@ -3,7 +3,8 @@
 ``hil sim wrap --state DIR -- CMD ...`` builds ``k210sim/modemshim.c`` with the system C
 compiler on first use, then runs CMD with ``LD_PRELOAD`` set to the shim and
 ``SIM_MODEM_SOCK=DIR/modem.sock`` (where the simulator listens), so the client's DTR/RTS
-changes on the pty reach the board's reset circuit (facts/serial-clients.md §1).
+changes on the pty reach the board's reset circuit (a pty has no modem lines: TIOCMSET on a pty
+fails with ENOTTY, tty_ioctl(4)).
 
 The built library is cached in ``$XDG_CACHE_HOME/k210-hil`` (default ``~/.cache/k210-hil``),
 named by the SHA-256 of the source, so an edited source is rebuilt and concurrent builds never

@@ -1,6 +1,6 @@
 """modem.sock: DTR/RTS for clients on the pty, from the LD_PRELOAD modem-line shim.
 
-A Linux pty cannot carry modem lines, so the shim (facts/serial-clients.md §1) turns a client's
+A Linux pty cannot carry modem lines (tty_ioctl(4): TIOCMSET is not a pty ioctl), so the shim turns a client's
 TIOCMBIS/TIOCMBIC/TIOCMSET on the pty into datagrams ``DTR=x RTS=y`` (x, y = 0 or 1; either
 field may be absent) sent to ``<state>/modem.sock``. Each datagram is applied like an RFC 2217
 line change: timestamped on arrival and fed to the board's reset state machine.

@@ -1,6 +1,6 @@
 """The simulated K210's ISP: the boot ROM's UART ISP and, once booted from SRAM, the flash-mode stub.
 
-Speaks exactly what kflash 1.1.6 speaks (vowstar/kflash.py v1.1.6 kflash.py). Choices where the facts are
+Speaks exactly what kflash 1.1.6 speaks (vowstar/kflash.py v1.1.6 kflash.py). Choices where kflash's code is
 UNCONFIRMED, all kept here:
 
 - Replies are ``[op][reason]`` with no text; they never need SLIP escapes (kflash's reader

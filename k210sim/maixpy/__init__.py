@@ -1,4 +1,4 @@
-"""The MaixPy-v1 firmware emulation the simulated K210 runs (contract: sim-contract.md §3).
+"""The MaixPy-v1 firmware emulation the simulated K210 runs.
 
 ``MaixPyFirmware(ctx, build)`` is a SimProgram: ``run()`` prints the boot log, runs
 boot.py/main.py and serves the friendly and raw REPL on ``ctx.uart``; ``halt()`` stops it.
