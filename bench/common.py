@@ -271,7 +271,7 @@ def median(values: list[float]) -> float:
 
 # -- the simulator in its own process ----------------------------------------------------------------
 class BenchSim:
-    """``python -m hil sim serve --pace line`` in its own process (its threads never share a GIL
+    """``python -m k210sim serve --pace line`` in its own process (its threads never share a GIL
     with the client being timed), stopped by its pid. Wraps hil.simprocess.SimProcess, which bounds
     the start-up wait and kills the child if this process dies."""
 

@@ -113,11 +113,15 @@ class Loader:
     def lookup(self, key: int) -> Model | None:
         return self.by_key.get(key) if key else None
 
-    def destroy(self, key: int) -> None:
-        """d2FpdGluZyUyMGZvcg: free the buffer, the context and what it owns, the slot, the key."""
+    def destroy(self, key: int, failed_load: bool = False) -> None:
+        """d2FpdGluZyUyMGZvcg: free the buffer, the context and what it owns, the slot, the key.
+
+        A regressed build's leak (its ``leak_ptr``) is what deinit forgets; a failed load frees it."""
         model = self.by_key.pop(key, None)
         if model is None:
             return
+        if failed_load:
+            self.heap.free(model.leak_ptr)
         self.heap.free(model.buf_ptr)
         for ptr in model.frees:
             self.heap.free(ptr)
@@ -138,6 +142,9 @@ class Loader:
         model = Model(key=key, slot=slot, type=0, size=0)
         self.slots[slot] = model
         self.by_key[key] = model
+        if self.leak:
+            # the regressed build's forgotten buffer, below the model's so a deinit still trims
+            model.leak_ptr = self.heap.malloc(self.leak)
         flash_addr &= 0xFFFFFFFF
         if flash_addr:
             err = self._load_flash_path(model, flash_addr)
@@ -146,10 +153,8 @@ class Loader:
         else:
             err = self._load_file_path(model, path)
         if err:
-            self.destroy(key)
+            self.destroy(key, failed_load=True)
             return err, 0, 0
-        if self.leak:
-            model.leak_ptr = self.heap.malloc(self.leak)
         return 0, key, model.size
 
     def _load_file_path(self, model: Model, path: str) -> int:
