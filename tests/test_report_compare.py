@@ -130,7 +130,8 @@ def test_cli_markdown_and_json(capsys, tmp_path):
     assert out == md_file.read_text()
     assert out.startswith("## HIL night-vs-night comparison")
     assert "**REGRESSION: 1 new failure, 2 measurements worse past tolerance" in out
-    assert "threshold_sd_bytes on sim/maixpy-v0.6.2-full fell 180 KiB (2252800 -> 2068480)" in out
+    assert "- **sim**: threshold_sd_bytes fell 180 KiB (2252800 -> 2068480); tolerance 44 KiB" in out
+    assert "- **sim**: `suites/test_load_sd.py::test_load_v4`: kpu.load raised ValueError" in out
     assert "Broken: infrastructure errors, not blamed on the firmware" in out
     assert len(out.splitlines()) < 80          # fits a CI summary
     assert hil_main(["report", "compare", str(OLD), str(NEW), "--history", str(HISTORY),
@@ -175,6 +176,8 @@ def _one_rig_run(tmp_path: Path, name: str, rig: str, fw: str, threshold: int, l
                                     "passed" if threshold > 2_150_000 else "failed", "", ms_t),
              make_records.test_line("suites/test_switching.py::test_switch", rig, fw,
                                     switch_outcome, "", ms_l)]
+    outcomes = [t["outcome"] for t in lines[1:]]
+    lines.append(make_records.footer({o: outcomes.count(o) for o in set(outcomes)}))
     make_records.write(tmp_path / name / "run.jsonl", lines)
     return tmp_path / name
 
@@ -183,9 +186,15 @@ def test_match_by_test_compares_across_rigs_and_firmware(tmp_path, capsys):
     a = _one_rig_run(tmp_path, "a", "sim", "maixpy-v0.6.2-full", 2_252_800, 0)
     b = _one_rig_run(tmp_path, "b", "sim-regressed", "maixpy-v0.6.3-nightly-regressed",
                      1_990_656, 8192, "failed")
-    # matched by rig, nothing lines up: all gone and added
-    by_rig = compare_runs(load_run(a), load_run(b))
+    # matched by rig name only, nothing lines up: all gone and added
+    by_rig = compare_runs(load_run(a), load_run(b), match_by="rig")
     assert len(_kinds(by_rig, "gone")) == 2 and len(_kinds(by_rig, "added_failing")) == 2
+    # by default the two rigs, one board and one firmware family, are compared test by test
+    auto = compare_runs(load_run(a), load_run(b))
+    assert _kinds(auto, "new_failure") == ["suites/test_memory_threshold.py::test_threshold",
+                                          "suites/test_switching.py::test_switch"]
+    assert not _kinds(auto, "gone") and not _kinds(auto, "added")
+    assert auto.pairings[0].endswith("same board and firmware family, test by test")
     by_test = compare_runs(load_run(a), load_run(b), match_by="test")
     assert _kinds(by_test, "new_failure") == ["suites/test_memory_threshold.py::test_threshold",
                                              "suites/test_switching.py::test_switch"]
@@ -199,7 +208,8 @@ def test_match_by_test_compares_across_rigs_and_firmware(tmp_path, capsys):
     assert by_test.groups[0].old_label == "sim/maixpy-v0.6.2-full"
     code = hil_main(["report", "compare", "--match-by", "test", str(a), str(b)])
     out = capsys.readouterr().out
-    assert code == 1 and "matched by test only" in out and "(vs sim/maixpy-v0.6.2-full)" in out
+    assert code == 1 and "any rig and firmware against any other (--match-by test)" in out
+    assert "**Firmware changed**: maixpy-v0.6.2-full v -> maixpy-v0.6.3-nightly-regressed v" in out
 
 
 def test_match_by_test_refuses_ambiguous_sides(capsys):

@@ -1,9 +1,9 @@
 """End to end: the real suites on the healthy and the regressed simulated rig, then
-`hil report compare --match-by test` must name the regressions the regressed build carries
-(its kpu.deinit leaks 8 KiB per model, its image grew 256 KiB so less model fits) and nothing
-it does not carry.
+`hil report compare` must name the regressions the regressed build carries (its kpu.deinit leaks
+8 KiB per model, its image grew 256 KiB so less model fits) and nothing it does not carry.
 
-The two runs are on different rigs and firmware profiles, so tests are matched by test only.
+The two runs are on different rigs of one board and firmware family: by default they are
+compared test by test (and with --match-by test, any rig against any other).
 Skips until the suites and the regressed rig exist.
 """
 from __future__ import annotations
@@ -87,9 +87,17 @@ def test_compare_names_exactly_the_regressions_of_the_regressed_build(tmp_path, 
                   and not EXPLAINED_TOO.search(m["name"])]
     assert not unexpected, unexpected
 
-    # and the Markdown a human reads says it in words
-    assert hil_main(["report", "compare", "--match-by", "test", str(healthy), str(regressed)]) == 1
+    # and the Markdown a human reads tells it in order, matching the two rigs (one board, one
+    # firmware family) test by test without being asked: failures with reasons first, each
+    # with the band violation that explains it, then the firmware, then the measurements
+    assert hil_main(["report", "compare", str(healthy), str(regressed)]) == 1
     md = capsys.readouterr().out
-    assert re.search(r"threshold\w* on sim-regressed/maixpy-v0\.6\.3-nightly-regressed "
-                     r"\(vs sim/maixpy-v0\.6\.2-full\) fell \d+(\.\d+)? KiB", md), md
-    assert re.search(r"leak\w* on sim-regressed/\S+ \(vs sim/\S+\) rose", md), md
+    lines = md.splitlines()
+    assert lines[4] == f"**New failures ({counts['new_failure']})**", md
+    failures = [line for line in lines[5:] if line.startswith("- `")][:counts["new_failure"]]
+    assert all(re.fullmatch(r"- `suites/\S+`: \S.{10,}", line) for line in failures), failures
+    assert re.search(r"  - band: threshold\w* \d+ -> \d+ bytes: \d+ KiB below its band", md), md
+    assert re.search(r"  - band: leak\w* \d+ -> \d+ bytes: .* above its ceiling", md), md
+    assert md.index("**Firmware changed**: ") < md.index("**Measurements worse past tolerance")
+    assert re.search(r"\d+ sys_heap_free_\* readings in \d+ tests fell", md), md
+    assert "same board and firmware family, test by test" in md

@@ -63,16 +63,22 @@ def test_page_has_nights_grid_and_plots(results, tmp_path):
         assert f'aria-label="{name}"' in sim
     assert "fell 180 KiB (2252800 -&gt; 2068480)" not in sim  # latest is the killed night ...
     assert "last line cut short" in page                    # ... and its notes are shown
-    assert page.count("<svg") == 5
+    assert sim.count('<figure><svg') == 5                    # one plot per measurement
+    assert page.count('<figure class="kf">') == 2            # key figures: threshold, leak
 
 
 def test_latest_summary_names_the_regressions(tmp_path):
     runs, _ = find_runs(DATA / "history")
     from hil.report.runs import load_run
     page = render_html(runs + [load_run(DATA / "old"), load_run(DATA / "new")])
-    assert "threshold_sd_bytes on sim/maixpy-v0.6.2-full fell 180 KiB (2252800 -&gt; 2068480)" in page
-    assert "new failure: suites/test_load_sd.py::test_load_v4" in page
-    assert 'class="summary bad"' in page and 'class="summary good"' in page
+    assert "threshold_sd_bytes fell 180 KiB (2252800 -&gt; 2068480)" in page
+    assert ('<code>test_load_sd.py::test_load_v4</code> <span class="reason">kpu.load raised '
+            'ValueError</span>') in page
+    # worst rig first: sim regressed, maixbit only had a broken test
+    table = page[page.index('<table class="rigs">'):page.index("</table>")]
+    assert table.index("<b>sim</b>") < table.index("<b>maixbit</b>")
+    assert '<tr class="bad">' in table and '<tr class="warn">' in table
+    assert 'class="story bad" id="story-sim"' in page
 
 
 def test_html_needs_readable_runs(tmp_path, capsys):
@@ -197,3 +203,25 @@ def test_page_renders_in_headless_chromium(results, tmp_path):
     artifacts = ROOT / "results" / "artifacts"
     if artifacts.is_dir():
         shutil.copy(png, artifacts / "report-html-screenshot.png")
+
+
+def test_key_figures_default_option_and_fallback(results, tmp_path):
+    from hil.report.keyfigs import choose
+    runs, _ = find_runs(results)
+    assert choose(runs) == ["threshold_sd_bytes", "leak_per_cycle_bytes"]   # defaults present
+    assert choose(runs, ("load_time_sd_v3_s",)) == ["load_time_sd_v3_s"]
+    out = tmp_path / "k.html"
+    assert hil_main(["report", "html", str(results), "-o", str(out),
+                     "--key-figure", "load_time_sd_v3_s", "--key-figure", "sys_heap_free_bytes"]) == 0
+    page = out.read_text()
+    keyfigs = page[page.index('<div class="keyfigs">'):page.index("Every rig, night by night")]
+    assert keyfigs.count('<figure class="kf">') == 2
+    assert 'aria-label="load_time_sd_v3_s"' in keyfigs and 'aria-label="threshold_sd_bytes"' not in keyfigs
+    # suites of one's own, none of the defaults: the measurements judged against limits
+    from dataclasses import replace
+    from hil.report.runs import Measurement
+    renamed = [replace(r, tests=tuple(replace(t, measurements=tuple(
+        Measurement("my_" + m.name, m.value, m.unit, m.low, m.high, m.ok) for m in t.measurements))
+        for t in r.tests)) for r in runs]
+    assert choose(renamed) == ["my_leak_per_cycle_bytes", "my_load_time_flash_s",
+                               "my_load_time_sd_v3_s"]    # judged in as many runs; then by name

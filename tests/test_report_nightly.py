@@ -128,11 +128,17 @@ def test_nightly_first_night_then_regression(fake, capsys):
     out = capsys.readouterr().out
     md = (results / "compare.md").read_text()
     assert md == out
-    assert ("threshold_sd_bytes on simfake/maixpy-v0.6.3-nightly-regressed fell 256 KiB "
-            "(2252800 -> 1990656)") in md
-    assert "leak_per_cycle_bytes on simfake/maixpy-v0.6.3-nightly-regressed rose 8 KiB (0 -> 8192)" in md
-    assert "Firmware changed: maixpy-v0.6.2-full v0.6.2-75-g973361c0d -> " \
+    # failures first; the fake's messages name no cause, so the band violations do
+    lines = md.splitlines()
+    assert lines[4] == "**New failures (2)**"
+    assert lines[5] == ("- `fake_suites/test_fake.py::test_memory_threshold`: threshold_sd_bytes "
+                        "2252800 -> 1990656 bytes: 156 KiB below its band 2150000..2300000")
+    assert lines[7] == ("- `fake_suites/test_fake.py::test_switching`: leak_per_cycle_bytes "
+                        "0 -> 8192 bytes: 7 KiB above its ceiling 1024")
+    assert "**Firmware changed**: maixpy-v0.6.2-full v0.6.2-75-g973361c0d -> " \
            "maixpy-v0.6.3-nightly-regressed v0.6.3-4-g1c0ffee" in md
+    assert "**Measurements worse past tolerance (2)**: all named beside the failures above" in md
+    assert "same rig, test by test" in md
     data = json.loads((results / "compare.json").read_text())
     assert data["exit_code"] == 1
     assert data["counts"]["new_failure"] == 2 and data["counts"]["measurement_regressions"] == 2
@@ -170,3 +176,23 @@ def test_nightly_same_stamp_twice_gets_a_new_dir(fake, capsys):
     assert night(HEALTHY, "2024-05-01T020000") == 0
     assert night(HEALTHY, "2024-05-01T020000") == 0
     assert (results / "2024-05-01T020000-simfake-2").is_dir()
+
+
+def test_nightly_new_rig_is_compared_with_its_kin(fake, capsys):
+    """A rig new to the results (renamed, or the regressed build on its own rig) is compared
+    with the latest run on the same board and firmware family, and the report says so."""
+    night, results = fake
+    assert night(HEALTHY, "2024-05-01T020000") == 0
+    capsys.readouterr()
+    scenario = dict(REGRESSED, firmware={"simfake-b": REGRESSED["firmware"]["simfake"]})
+    (results.parent / "scenario.json").write_text(json.dumps(scenario))
+    code = hil_main(["nightly", "--rig", "simfake-b", "--results", str(results),
+                     "--suites", str(results.parent / "fake_suites"), "--now", "2024-05-02T020000",
+                     "--timeout", "120", "--", "-p", "no:hil.plugin", "-p", "no:cacheprovider", "-q"])
+    md = capsys.readouterr().out
+    assert code == 1
+    assert "**New failures (2)**" in md and "Gone tests" not in md and "Added tests" not in md
+    assert "first night on rig simfake-b: compared with rig simfake's run" in md
+    assert "same board and firmware family, test by test" in md
+    page = (results / "report.html").read_text()
+    assert page.index("<b>simfake-b</b>") < page.index("<b>simfake</b>")   # worst rig first

@@ -15,11 +15,15 @@ from hil.report.runs import find_runs, load_run, parse_time
 DATA = Path(__file__).parent / "data" / "records"
 BAD = DATA / "bad"
 EXPECTED = json.loads((BAD / "EXPECTED.json").read_text())
+INCOMPLETE = DATA / "incomplete"
+KILLED = json.loads((INCOMPLETE / "EXPECTED.json").read_text())
 GOOD = DATA / "old"
 
 
 def test_expected_covers_every_bad_file():
-    assert sorted(p.name for p in BAD.glob("*.jsonl")) == sorted(EXPECTED)
+    assert sorted(p.name for p in BAD.iterdir() if p.name != "EXPECTED.json") == sorted(EXPECTED)
+    assert sorted(p.name for p in INCOMPLETE.iterdir()
+                  if p.name != "EXPECTED.json") == sorted(KILLED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -41,6 +45,29 @@ def test_bad_record_makes_compare_exit_2(name, capsys):
     assert err.startswith("hil: ") and name in err and EXPECTED[name] in err
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_record_makes_the_page_exit_2(name, tmp_path, capsys):
+    # the page skips a bad night among good ones, but with nothing readable it has nothing to say
+    (tmp_path / "res" / "night").mkdir(parents=True)
+    (tmp_path / "res" / "night" / "run.jsonl").write_bytes((BAD / name).read_bytes())
+    code = hil_main(["report", "html", str(tmp_path / "res"), "-o", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "no readable runs" in err and EXPECTED[name].split(":", 2)[-1].strip()[:30] in err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("name", sorted(KILLED))
+def test_killed_run_makes_compare_exit_2_in_one_line(name, capsys):
+    code = hil_main(["report", "compare", str(GOOD), str(INCOMPLETE / name)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"hil: {INCOMPLETE / name}") and KILLED[name] in line
+    assert hil_main(["report", "compare", "--allow-incomplete", str(GOOD),
+                     str(INCOMPLETE / name)]) in (0, 1)
+
+
 def test_bad_record_as_old_side_also_exit_2(capsys):
     assert hil_main(["report", "compare", str(BAD / "unknown_schema.jsonl"), str(GOOD)]) == 2
     assert "unknown schema 2" in capsys.readouterr().err
@@ -54,6 +81,42 @@ def test_exit_2_through_the_real_command_line(tmp_path):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "truncated_middle.jsonl:2: truncated JSON line" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["value_infinity.jsonl", "value_nan.jsonl", "foreign_image.png",
+                                  "foreign_compare.json"])
+def test_no_traceback_and_no_exit_1_through_the_real_command_line(name):
+    for args in (["compare", str(GOOD), str(BAD / name)], ["compare", str(BAD / name), str(GOOD)]):
+        proc = subprocess.run([sys.executable, "-m", "hil", "report", *args],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_extreme_but_finite_values_never_break_a_report(tmp_path, capsys):
+    """Values at the edge of a double: subtracting them overflows, charts cannot tick them."""
+    h = {"type": "header", "schema": 1, "run_id": "x", "rig": "sim", "board": "maix-bit",
+         "firmware_profile": "p", "started": "2024-05-01T02:00:00Z"}
+    values = [1.7e308, -1.7e308, 5e-324, 0.0, -0.0, 1e-300]
+    for i, (old, new) in enumerate(zip(values, reversed(values))):
+        for side, v in (("a", old), ("b", new)):
+            d = tmp_path / "res" / f"{side}{i}"
+            d.mkdir(parents=True)
+            hdr = dict(h, run_id=f"{side}{i}", started=f"2024-05-0{1 if side == 'a' else 2}T02:00:00Z")
+            t = {"type": "test", "nodeid": "t.py::test_x", "outcome": "failed", "duration": v if v >= 0 else 0,
+                 "message": "", "measurements": [
+                     {"name": "threshold_sd_bytes", "value": v, "unit": "bytes", "low": -v, "high": v},
+                     {"name": "leak_per_cycle_bytes", "value": v, "unit": "bytes", "ok": False},
+                     {"name": "load_time_s", "value": v, "unit": "s"}]}
+            f = {"type": "footer", "finished": "2024-05-02T03:00:00Z", "exitstatus": 1}
+            (d / "run.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (hdr, t, f)))
+        code = hil_main(["report", "compare", "--json", str(tmp_path / "res" / f"a{i}"),
+                         str(tmp_path / "res" / f"b{i}")])
+        assert code in (0, 1), capsys.readouterr().err
+        assert hil_main(["report", "compare", str(tmp_path / "res" / f"a{i}"),
+                         str(tmp_path / "res" / f"b{i}")]) in (0, 1)
+    assert hil_main(["report", "html", str(tmp_path / "res"), "-o", str(tmp_path / "r.html")]) == 0
+    capsys.readouterr()
 
 
 def test_missing_and_empty_directories(tmp_path, capsys):
@@ -72,11 +135,19 @@ def test_killed_run_cut_last_line_is_tolerated_and_noted():
     assert any("no footer" in n for n in run.notes)
 
 
-def test_killed_run_can_be_compared(capsys):
+def test_killed_run_is_refused_in_one_line_unless_allowed(capsys):
+    # a killed run proves nothing about the tests it never reached: exit 2, never "regression"
     code = hil_main(["report", "compare", str(GOOD), str(DATA / "killed")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"hil: {DATA / 'killed' / 'run.jsonl'}:4: NEW run 2024-05-03T020000-sim "
+                           f"was killed (no footer, last line cut short; 2 tests recorded)")
+    assert "--allow-incomplete" in line
+    code = hil_main(["report", "compare", "--allow-incomplete", str(GOOD), str(DATA / "killed")])
     out = capsys.readouterr().out
     assert code in (0, 1)
-    assert "last line cut short" in out
+    assert "last line cut short" in out and "Not reached" in out
 
 
 def test_cut_inside_a_multibyte_character_at_the_end(tmp_path):
@@ -106,6 +177,17 @@ def test_extra_keys_and_missing_optional_keys_are_fine(tmp_path):
     run = load_run(f)
     (t,) = run.tests
     assert t.rig == "r" and t.firmware_profile == "p" and t.measurements == ()
+
+
+def test_record_types_a_newer_writer_adds_are_skipped_with_a_note(tmp_path):
+    lines = (GOOD / "run-gw0.jsonl").read_text().splitlines()
+    step = json.dumps({"type": "step", "nodeid": "x", "name": "kpu.load", "duration": 0.4})
+    f = tmp_path / "run.jsonl"
+    f.write_text("\n".join([lines[0], step, lines[1], step, step] + lines[2:]) + "\n")
+    run = load_run(f)
+    assert len(run.tests) == len(load_run(GOOD / "run-gw0.jsonl").tests) and run.finished
+    assert [n for n in run.notes if "step" in n] == [
+        f"{f}: 3 records of type 'step' unknown to this hil (it reads header, test, footer); ignored"]
 
 
 def test_same_test_twice_keeps_the_later_and_notes_it(tmp_path):
@@ -179,6 +261,32 @@ def test_records_from_the_real_writer_are_read(tmp_path):
     a, b = run.tests
     assert a.measurements[0].ok is True and len(a.measurements) == 1
     assert b.broken and b.message == "LinkError: lost"
+
+
+def test_what_the_writer_knows_of_the_build_reaches_the_firmware_line(tmp_path):
+    from hil.report.compare import compare_runs
+    from hil.report.record import RunRecordWriter
+    for name, sha, banner in (("a", "11" * 32, "MicroPython v0.6.2-75-g973361c0d on 2022-04-16"),
+                              ("b", "22" * 32, "MicroPython v0.6.2-75-g973361c0d on 2022-05-01")):
+        w = RunRecordWriter(tmp_path / name)
+        w.header(run_id=name, rig="sim", board="maix-bit", firmware_profile="maixpy-v0.6.2-full",
+                 firmware_version="v0.6.2-75-g973361c0d",
+                 firmware={"family": "maixpy", "banner": banner, "image": "maixpy.bin",
+                           "image_sha256": sha})
+        w.test(nodeid="t.py::test_a", rig="sim", firmware_profile="maixpy-v0.6.2-full",
+               outcome="passed", duration=0.1, started="")
+        w.footer(0)
+    with pytest.raises(ValueError, match="firmware key 'colour'"):
+        RunRecordWriter(tmp_path / "c").header(run_id="c", rig="r", board="b",
+                                               firmware_profile="p", firmware={"colour": "red"})
+    a, b = load_run(tmp_path / "a"), load_run(tmp_path / "b")
+    assert a.headers[0].family == "maixpy" and a.firmware_info("sim").image == "maixpy.bin"
+    (g,) = compare_runs(a, b).groups
+    # same version string, another build: the report says so
+    assert g.firmware_change == (
+        "maixpy-v0.6.2-full v0.6.2-75-g973361c0d: same version, new image, image sha256 "
+        "111111111111 -> 222222222222 (maixpy.bin); banner 'MicroPython v0.6.2-75-g973361c0d on "
+        "2022-04-16' -> 'MicroPython v0.6.2-75-g973361c0d on 2022-05-01'")
 
 
 def test_run_one_level_down_as_the_plugin_writes_it(tmp_path, capsys):

@@ -26,6 +26,7 @@ from hil.report.compare import DEFAULT_FLAKY_WINDOW, compare_runs
 from hil.report.files import write_atomic
 from hil.report.html import render_html
 from hil.report.markdown import render_markdown
+from hil.report.matching import previous_for
 from hil.report.runs import Run, find_runs, load_run, locate_run, same_run
 from hil.report.tolerance import Tolerances
 
@@ -189,15 +190,6 @@ def _finish(r: RigRun) -> None:
         r.run = None
 
 
-def previous_night(history: list[Run], rig: str, new: Run) -> Run | None:
-    """The latest run of ``rig`` before ``new``; finished runs are preferred to killed ones."""
-    earlier = [r for r in history if rig in r.rigs and not same_run(r, new)
-               and r.sort_key() < new.sort_key()]
-    finished = [r for r in earlier if r.finished]
-    pool = finished or earlier
-    return max(pool, key=Run.sort_key) if pool else None
-
-
 def cmd_nightly(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
@@ -233,23 +225,34 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     history = [h for h in history if not any(r.run and same_run(h, r.run) for r in runs)]
     olds: list[Run] = []
     news: list[Run] = []
+    pairs: dict[str, str] = {}
     notes: list[str] = list(skipped)
     for r in good:
         assert r.run is not None
-        prev = previous_night(history, r.rig, r.run)
-        if prev is None:
-            notes.append(f"first night on rig {r.rig}: no earlier run to compare with")
+        # The rig's own previous night; for a new or renamed rig, the latest earlier run on
+        # the same board and firmware family (matching.previous_for), tonight's earlier runs
+        # of other rigs included, as the page (report.html) does.
+        found = previous_for(history + [g.run for g in good if g.run is not None], r.rig, r.run)
+        if found is None:
+            notes.append(f"first night on rig {r.rig}: no earlier run on it or on the same "
+                         f"board and firmware family to compare with")
             continue
-        olds.append(prev.only_rig(r.rig))
+        prev, prev_rig = found
+        if prev_rig != r.rig:
+            notes.append(f"first night on rig {r.rig}: compared with rig {prev_rig}'s run "
+                         f"{prev.run_id} (same board and firmware family)")
+        olds.append(prev.only_rig(prev_rig))
         news.append(r.run.only_rig(r.rig))
+        pairs[r.rig] = prev_rig
     for r in runs:
         if r.problem:
             notes.append(r.problem)
 
     code = 0
     if news:
-        comparison = compare_runs(olds, news, history=history, match_by="rig",
-                                  tolerances=tolerances, flaky_window=args.flaky_window)
+        comparison = compare_runs(olds, news, history=history, match_by="auto",
+                                  tolerances=tolerances, flaky_window=args.flaky_window,
+                                  rig_pairs=pairs)
         comparison = replace(comparison, notes=comparison.notes + tuple(notes))
         code = comparison.exit_code
         md = render_markdown(comparison)

@@ -1,17 +1,20 @@
 """The trend page: one static, self-contained HTML file over many nights.
 
-No server, no network, no script: inline CSS, inline SVG (svg.py), tooltips through <title>.
-Per rig: the latest night against the one before (compare.py), a status grid (rows = tests,
-columns = nights, one colour per outcome, broken apart from failed) and one plot per measurement
-over the nights with its limit band.
+No server, no network, no script: inline CSS, inline SVG (svg.py), folding through <details>.
+The first screen tells last night's story (html_summary.py, keyfigs.py): one line per rig and
+build, worst first; each troubled rig's new failures with their reasons, the firmware change and
+the measurements grouped by cause; beside it, the key figures over the nights, one line per rig.
+Below, per rig: a status grid (rows = tests, columns = nights, one colour per outcome, broken
+apart from failed) and one plot per measurement over the nights with its limit band.
 """
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timezone
 from html import escape
 
-from hil.report.compare import compare_runs, human_value, summarize
+from hil.report.html_summary import rig_nights, rig_table, story_html
+from hil.report.keyfigs import choose, key_charts, rig_colours
+from hil.report.phrases import human_value
 from hil.report.runs import Run, TestResult
 from hil.report.svg import Point, axis_text, line_chart
 
@@ -43,6 +46,29 @@ td.cell.none{background:#f1f1f1;color:#bbb;font-weight:normal}
 .plots{display:flex;flex-wrap:wrap;gap:10px}.plots figure{margin:0;border:1px solid #ddd;background:#fff}
 .plots figcaption{font-size:11px;color:#555;padding:2px 6px;max-width:448px;overflow-wrap:anywhere}
 .notes{font-size:12px;color:#6b4e00}
+table.rigs{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0 10px;width:100%}
+table.rigs th{text-align:left;font-weight:600;font-size:12px;color:#444;border-bottom:2px solid #ddd;padding:3px 8px}
+table.rigs td{padding:3px 8px;border-bottom:1px solid #eee;vertical-align:top}
+table.rigs tr.bad td{background:#fff1f1}table.rigs tr.bad td.verdict b{color:#b32020}
+table.rigs tr.warn td{background:#fff8e6}table.rigs tr.good td.verdict b{color:#1e7a33}
+table.rigs a{color:inherit;text-decoration:none}
+i.dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:6px}
+b.killed{color:#8a5a00}
+.top{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}
+.stories{flex:1 1 560px;min-width:0}
+.story{background:#fff;border:1px solid #ddd;border-left:6px solid #a7adb4;padding:4px 12px 8px;margin:0 0 10px;border-radius:4px}
+.story.bad{border-left-color:#d43c3c}.story.warn{border-left-color:#e8a317}
+.story h2{font-size:16px;margin:4px 0 4px;border:0;padding:0}
+.story h3{font-size:13px;margin:8px 0 2px;color:#333}.story h3.fails{color:#b32020}
+ol.failures{margin:2px 0 4px;padding-left:22px}ol.failures li{margin:3px 0}
+ol.failures summary{cursor:pointer}ol.failures code{font-size:12px;font-weight:600}
+.reason{color:#1b1b1b}.full{font-size:12px;color:#444;margin:2px 0 2px 14px}
+.band{font-size:12px;color:#8a2020;margin-left:14px}
+ul.changes{margin:2px 0;padding-left:20px;font-size:13px}ul.members{font-size:12px;padding-left:18px}
+.fw,.also{margin:6px 0;font-size:13px}.cmp{font-size:12px;color:#555;margin-top:6px}
+.keyfigs{flex:0 0 440px}.keyfigs h2{font-size:15px;margin:0 0 2px;border:0}
+.keyfigs figure{margin:0 0 4px;border:1px solid #ddd;background:#fff;width:430px}
+.legend i.ring{background:#fff;border:2px solid #d43c3c;border-radius:50%;width:8px;height:8px}
 """
 
 
@@ -130,47 +156,34 @@ def _plots(rig: str, runs: list[Run]) -> str:
     return f'<div class="plots">{"".join(figures)}</div>'
 
 
-def _latest_summary(rig: str, runs: list[Run]) -> str:
-    last = runs[-1]
-    counts = Counter(t.outcome for t in last.tests if t.rig == rig)
-    count_text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no tests"
-    profile, version = last.firmware_of(rig)
-    lines = [f"<b>Latest night</b> {escape(last.label)}: {escape(profile)} "
-             f"{escape(version)}; {escape(count_text)}"]
-    cls = "summary"
-    if len(runs) >= 2:
-        only = [r.only_rig(rig) for r in runs[-2:]]
-        c = compare_runs(only[0], only[1], history=[r.only_rig(rig) for r in runs[:-2]])
-        cls += " bad" if c.regressions else " good"
-        lines.append(f"<br><b>Against the night before</b>: {escape(summarize(c))}")
-        for m in c.measurement_regressions():
-            lines.append(f"<br>&bull; {escape(m.phrase)}")
-        for g in c.groups:
-            for t in g.of("new_failure") + g.of("added_failing"):
-                lines.append(f"<br>&bull; new failure: {escape(t.nodeid)}")
-    return f'<div class="{cls}">{"".join(lines)}</div>'
-
-
 def render_html(runs: list[Run], *, title: str = "K210 HIL nightly", last: int = 30,
-                notes: list[str] | None = None) -> str:
+                notes: list[str] | None = None, key_figures: tuple[str, ...] | None = None) -> str:
     """The whole page. ``runs`` in any order; the last ``last`` runs per rig are shown."""
     ordered = sorted(runs, key=Run.sort_key)
-    rigs = sorted({rig for r in ordered for rig in r.rigs})
+    nights = rig_nights(ordered, last)
+    colours = rig_colours([n.rig for n in nights])
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     legend = "".join(f'<span><i style="background:{c}"></i>{escape(text)}</span>'
                      for c, _, text in OUTCOME_STYLE.values())
     legend += f'<span><i style="background:{ABSENT}"></i>not run</span>'
+    stories = "".join(story_html(n) for n in nights)
+    if not stories:
+        stories = '<p class="meta">Nothing to tell: no rig regressed or failed.</p>'
+    charts = key_charts({n.rig: list(n.runs) for n in nights}, colours,
+                        choose(ordered, key_figures), nights=last)
     body = [f"<h1>{escape(title)}</h1>",
-            f'<div class="meta">{len(ordered)} runs, {len(rigs)} rig(s); generated {generated}. '
-            f'Columns are nights, oldest left; a shaded night header means the firmware changed. '
-            f'Hover a cell or point for details.</div>',
+            f'<div class="meta">{len(ordered)} runs, {len(nights)} rig(s), worst first; '
+            f'generated {generated}.</div>',
+            rig_table(nights, colours),
+            f'<div class="top"><div class="stories">{stories}</div>{charts}</div>',
+            '<h2>Every rig, night by night</h2>',
+            '<div class="meta">Columns are nights, oldest left; a shaded night header means the '
+            'firmware changed. Hover a cell or point for details.</div>',
             f'<p class="legend">{legend}</p>']
-    for rig in rigs:
-        rig_runs = [r for r in ordered if rig in r.rigs][-last:]
-        board = next((h.board for r in rig_runs for h in r.headers if h.rig == rig and h.board), "")
+    for n in nights:
+        rig, rig_runs = n.rig, list(n.runs)
         body.append(f'<h2 id="rig-{escape(rig)}">Rig {escape(rig)}'
-                    f'{" &mdash; " + escape(board) if board else ""}</h2>')
-        body.append(_latest_summary(rig, rig_runs))
+                    f'{" &mdash; " + escape(n.board) if n.board else ""}</h2>')
         body.append("<h3>Outcomes</h3>")
         body.append(_grid(rig, rig_runs))
         body.append("<h3>Measurements over the nights</h3>")

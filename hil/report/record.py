@@ -16,13 +16,14 @@ import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from hil import __version__
 
 SCHEMA = 1
 OUTCOMES = ("passed", "failed", "broken", "skipped", "xfailed", "xpassed")
 MAX_LOG_NAME = 150
+FIRMWARE_KEYS = ("family", "banner", "image", "image_sha256")
 
 
 def now_iso() -> str:
@@ -103,12 +104,23 @@ class RunRecordWriter:
 
     def header(self, *, run_id: str, rig: str, board: str, firmware_profile: str,
                firmware_version: str = "", port: str = "", argv: Iterable[str] = (),
-               started: str | None = None) -> dict[str, Any]:
+               started: str | None = None, firmware: Mapping[str, str] | None = None
+               ) -> dict[str, Any]:
+        """``firmware``: what else is known of the build, for the report's "what changed in the
+        firmware" line: any of ``family`` (the profile's family), ``banner`` (the MicroPython
+        banner line the board printed), ``image`` (the image file flashed) and ``image_sha256``.
+        Written as ``firmware_<key>``; empty values are left out."""
+        extra = {}
+        for key, value in (firmware or {}).items():
+            if key not in FIRMWARE_KEYS:
+                raise ValueError(f"firmware key {key!r} is not one of {FIRMWARE_KEYS}")
+            if value:
+                extra[f"firmware_{key}"] = str(value)
         return self._write({
             "type": "header", "schema": SCHEMA, "run_id": run_id, "started": started or now_iso(),
             "host": socket.gethostname(), "user": _user(), "hil_version": __version__,
             "rig": rig, "board": board, "firmware_profile": firmware_profile,
-            "firmware_version": firmware_version, "port": port, "argv": list(argv),
+            "firmware_version": firmware_version, **extra, "port": port, "argv": list(argv),
             "worker": self.worker,
         })
 

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from hil.report.compare import human_value
+from hil.report.phrases import human_value
 
 W, H = 460, 210
 LEFT, RIGHT, TOP, BOTTOM = 74, 12, 26, 44
@@ -60,8 +60,12 @@ def _nice_ticks(lo: float, hi: float, unit: str = "", n: int = 4) -> list[float]
 def _decimal_ticks(lo: float, hi: float, n: int) -> list[float]:
     span = hi - lo
     raw = span / n
+    if not (math.isfinite(raw) and raw > 0 and math.isfinite(lo)):
+        return [lo] if math.isfinite(lo) else []    # extreme values: no round ticks to offer
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    step = next((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), 0.0)
+    if not step > 0:
+        return [lo]
     first = math.ceil(lo / step) * step
     ticks = []
     t = first
@@ -168,5 +172,83 @@ def line_chart(title: str, unit: str, points: list[Point], subtitle: str = "") -
     out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 6}" font-size="9" fill="#666" '
                f'text-anchor="middle">night (oldest left); green band = limits; '
                f'red = out of limits; hollow = rig broken</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One rig's line in a key-figure chart."""
+    name: str
+    colour: str
+    values: tuple[float | None, ...]      # one per column; None: not measured that night
+    bad: tuple[bool, ...] = ()            # per column: outside its limits
+    tips: tuple[str, ...] = ()
+
+
+def multi_chart(title: str, unit: str, x_labels: list[str], series: list[Series],
+                width: int = 430, height: int = 118, subtitle: str = "") -> str:
+    """A compact chart of one figure, one coloured line per rig; out-of-limit points ringed red.
+    Empty string when no series has a value."""
+    values = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
+    if not values:
+        return ""
+    left, right, top, bottom = 64, 8, 20, 18
+    lo, hi = _view([Point("", v) for v in values])
+    pw, ph = width - left - right, height - top - bottom
+    n = max(len(x_labels), 1)
+    step = pw / n
+
+    def x(i: int) -> float:
+        return left + step * (i + 0.5)
+
+    def y(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return top + ph * (1 - (v - lo) / (hi - lo if hi > lo else 1))
+
+    out = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+           f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+           f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+           f'<text x="{left}" y="13" font-size="11" font-weight="bold" fill="#222">'
+           f'{escape(title)}</text>']
+    if subtitle:
+        out.append(f'<text x="{width - right}" y="13" font-size="10" fill="#555" '
+                   f'text-anchor="end">{escape(subtitle)}</text>')
+    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#888"/>')
+    out.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" '
+               f'stroke="#888"/>')
+    for t in _nice_ticks(lo, hi, unit, n=3):
+        ty = y(t)
+        out.append(f'<line x1="{left - 3}" x2="{left + pw}" y1="{ty:.1f}" y2="{ty:.1f}" '
+                   f'stroke="#ececec"/>')
+        out.append(f'<text x="{left - 5}" y="{ty + 3:.1f}" font-size="9" fill="#444" '
+                   f'text-anchor="end">{escape(axis_text(t, unit))}</text>')
+    every = max(1, math.ceil(n / 8))
+    for i, label in enumerate(x_labels):
+        if i % every == 0 or i == n - 1:
+            out.append(f'<text x="{x(i):.1f}" y="{height - 5}" font-size="9" fill="#444" '
+                       f'text-anchor="middle">{escape(label)}</text>')
+    # Rigs side by side within a night's column, so equal values on one night stay visible.
+    spread = min(step * 0.5, 6.0 * (len(series) - 1))
+    for k, s in enumerate(series):
+        dx = (k / (len(series) - 1) - 0.5) * spread if len(series) > 1 else 0.0
+        segment: list[str] = []
+        for i, v in enumerate(list(s.values) + [None]):
+            if v is None:
+                if len(segment) > 1:
+                    out.append(f'<polyline points="{" ".join(segment)}" fill="none" '
+                               f'stroke="{s.colour}" stroke-width="1.8"/>')
+                segment = []
+                continue
+            segment.append(f"{x(i) + dx:.1f},{y(v):.1f}")
+        for i, v in enumerate(s.values):
+            if v is None:
+                continue
+            bad = i < len(s.bad) and s.bad[i]
+            tip = s.tips[i] if i < len(s.tips) and s.tips[i] else \
+                f"{s.name} {x_labels[i] if i < len(x_labels) else ''}: {human_value(v, unit)} {unit}"
+            ring = f' stroke="{BAD_COLOUR}" stroke-width="2.2"' if bad else ""
+            out.append(f'<circle cx="{x(i) + dx:.1f}" cy="{y(v):.1f}" r="{4 if bad else 3.2}" '
+                       f'fill="{s.colour}"{ring}><title>{escape(tip)}</title></circle>')
     out.append("</svg>")
     return "".join(out)

@@ -7,10 +7,14 @@ Layout:
   old/   2024-05-01 (two record files: run-gw0.jsonl rig sim, run-gw1.jsonl rig maixbit)
   new/   2024-05-02 (same), with the planted changes listed in PLANTED
   killed/run.jsonl   a run killed mid-write: no footer, last line cut
-  bad/*.jsonl        malformed records; EXPECTED maps each to a fragment of its one-line error
+  bad/*              malformed records and foreign files; EXPECTED maps each to a fragment of
+                     its one-line error (exit 2 from every report command)
+  incomplete/*       killed runs: readable, refused by `hil report compare` unless
+                     --allow-incomplete; EXPECTED as for bad/
 """
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -167,6 +171,13 @@ def _with(**changes) -> str:
     return json.dumps(d)
 
 
+def _raw_measurement(value: str, high: str = "2300000") -> str:
+    """A test line whose measurement carries ``value`` as raw JSON text (NaN, Infinity, ...)."""
+    m = ('{"name": "threshold_sd_bytes", "value": %s, "unit": "bytes", "low": 2150000, '
+         '"high": %s, "ok": false}' % (value, high))
+    return TJ.replace('"measurements": []', f'"measurements": [{m}]')
+
+
 def _hdr(**changes) -> str:
     d = json.loads(H)
     for k, v in changes.items():
@@ -194,7 +205,7 @@ BAD: dict[str, tuple[str | bytes, str]] = {
     "garbage_line.jsonl": (H + "\n" + "<<<<<<< HEAD\n" + F + "\n", ":2: invalid JSON"),
     "not_object.jsonl": (H + "\n" + "[1, 2, 3]\n", ":2: a record must be a JSON object"),
     "no_type.jsonl": (H + "\n" + _with(type=...) + "\n", ":2: record has no 'type'"),
-    "unknown_type.jsonl": (H + "\n" + _with(type="bogus") + "\n", ":2: unknown record type 'bogus'"),
+    "type_not_a_name.jsonl": (H + "\n" + _with(type=7) + "\n", ":2: record 'type' must be a name, got 7"),
     "second_header.jsonl": (H + "\n" + H + "\n", ":2: second header in one file"),
     "after_footer.jsonl": (H + "\n" + F + "\n" + TJ + "\n", ":3: record after the footer"),
     "missing_nodeid.jsonl": (H + "\n" + _with(nodeid=...) + "\n", ":2: test record has no 'nodeid'"),
@@ -215,18 +226,81 @@ BAD: dict[str, tuple[str | bytes, str]] = {
     "not_utf8.jsonl": ((H + "\n").encode() + b'{"type": "test", "nodeid": "\xff\xfe"}\n' + F.encode() + b"\n",
                        ":2: not UTF-8 text"),
     "only_cut_line.jsonl": (H[:40], "missing header (only a cut line)"),
+    # Numbers a report cannot draw or subtract. The writer records an unreadable reading as null;
+    # Python's json module reads these tokens (and 1e400) as NaN and infinities.
+    "value_nan.jsonl": (H + "\n" + _raw_measurement("NaN") + "\n",
+                        ":2: measurement 'threshold_sd_bytes.value' is NaN, not a finite number"),
+    "value_infinity.jsonl": (H + "\n" + _raw_measurement("Infinity") + "\n",
+                             ":2: measurement 'threshold_sd_bytes.value' is Infinity"),
+    "value_minus_infinity.jsonl": (H + "\n" + _raw_measurement("-Infinity") + "\n",
+                                   ":2: measurement 'threshold_sd_bytes.value' is -Infinity"),
+    "value_1e400.jsonl": (H + "\n" + _raw_measurement("1e400") + "\n",
+                          ":2: measurement 'threshold_sd_bytes.value' is Infinity"),
+    "value_huge_integer.jsonl": (H + "\n" + _raw_measurement("9" * 400) + "\n",
+                                 ":2: measurement 'threshold_sd_bytes.value' is out of range"),
+    "value_too_many_digits.jsonl": (H + "\n" + _raw_measurement("9" * 5000) + "\n",
+                                    ":2: unreadable JSON value"),
+    "limit_infinity.jsonl": (H + "\n" + _raw_measurement("2252800", high="Infinity") + "\n",
+                             ":2: measurement 'threshold_sd_bytes.high' is Infinity"),
+    "duration_nan.jsonl": (H + "\n" + TJ.replace('"duration": 1.5', '"duration": NaN') + "\n",
+                           ":2: test 'duration' is NaN"),
+    "deeply_nested.jsonl": (H + "\n" + "[" * 3000 + "]" * 3000 + "\n",
+                            ":2: JSON nested too deeply"),
+    # Fields a report needs.
+    "header_missing_profile.jsonl": (_hdr(firmware_profile=...) + "\n",
+                                     ":1: header record has no 'firmware_profile'"),
+    "header_missing_run_id.jsonl": (_hdr(run_id=...) + "\n", ":1: header record has no 'run_id'"),
+    "footer_exitstatus_string.jsonl": (H + "\n" + TJ + "\n"
+                                       + F.replace('"exitstatus": 0', '"exitstatus": "0"') + "\n",
+                                       ":3: footer 'exitstatus' must be int"),
+    # Files that are not run records at all, given by mistake.
+    "foreign_compare.json": (json.dumps({"schema": 1, "old": ["a"], "new": ["b"], "match_by": "auto",
+                                         "groups": []}, indent=1) + "\n",
+                             ":1: not a hil run record: one multi-line JSON document with keys "
+                             "schema, old, new, match_by"),
+    "foreign_report.html": ("<!DOCTYPE html>\n<html><body>report</body></html>\n",
+                            ":1: not a hil run record: line 1 is not JSON (starts '<!DOCTYPE html>')"),
+    "foreign_junit.xml": ('<?xml version="1.0" encoding="utf-8"?>\n<testsuites/>\n',
+                          ":1: not a hil run record: line 1 is not JSON (starts '<?xml version="),
+    "foreign_image.png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(200, 256)),
+                          ":1: not a hil run record: binary data, not UTF-8 text (byte 0; looks like a PNG image)"),
+    "foreign_gzipped_record.jsonl.gz": (gzip.compress((H + "\n").encode(), mtime=0),
+                                        "looks like gzip data"),
+    "foreign_allure_result.json": (json.dumps({"uuid": "1f2e", "name": "test_a", "status": "passed",
+                                               "steps": [], "start": 1}) + "\n",
+                                   ":1: not a hil run record: the first record has no 'type' "
+                                   "(keys: uuid, name, status, steps, ...)"),
+    "foreign_event_log.jsonl": ('{"type": "event", "at": 1}\n{"type": "event", "at": 2}\n',
+                                ":1: first record must be the header, got type 'event'"),
+    "foreign_json_list.jsonl": ("[]\n", ":1: not a hil run record: line 1 is [], not a JSON object"),
+}
+
+# Killed runs: readable, but a comparison against them would call the unreached tests gone, so
+# `hil report compare` refuses them (exit 2) unless --allow-incomplete.
+INCOMPLETE: dict[str, tuple[str | bytes, str]] = {
+    "killed_cut_last_line.jsonl": (H + "\n" + TJ + "\n" + TJ[:70],
+                                   ":3: NEW run r1 was killed (no footer, last line cut short; "
+                                   "1 tests recorded)"),
+    "killed_between_lines.jsonl": (H + "\n" + TJ + "\n",
+                                   ": NEW run r1 was killed (no footer; 1 tests recorded)"),
+    "killed_before_any_test.jsonl": (H + "\n", ": NEW run r1 was killed (no footer; 0 tests recorded)"),
+    "killed_inside_a_character.jsonl": ((H + "\n" + TJ + "\n").encode()
+                                        + '{"type": "test", "message": "\u00e9'.encode()[:-1],
+                                        ":3: NEW run r1 was killed (no footer, last line cut short"),
 }
 
 
 def make_bad() -> None:
-    bad = HERE / "bad"
-    shutil.rmtree(bad, ignore_errors=True)
-    bad.mkdir()
-    for name, (content, _) in BAD.items():
-        data = content if isinstance(content, bytes) else content.encode()
-        (bad / name).write_bytes(data)
-    (bad / "EXPECTED.json").write_text(
-        json.dumps({name: frag for name, (_, frag) in sorted(BAD.items())}, indent=1) + "\n")
+    for where, corpus in (("bad", BAD), ("incomplete", INCOMPLETE)):
+        d = HERE / where
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+        for name, (content, _) in corpus.items():
+            data = content if isinstance(content, bytes) else content.encode()
+            (d / name).write_bytes(data)
+        (d / "EXPECTED.json").write_text(
+            json.dumps({name: frag for name, (_, frag) in sorted(corpus.items())}, indent=1)
+            + "\n")
 
 
 if __name__ == "__main__":
