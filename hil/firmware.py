@@ -1,10 +1,9 @@
 """Firmware profiles: what a firmware build is expected to do, as data (rigs/firmware/NAME.toml).
 
 A profile is read by the suites (what to expect: accepted kmodel versions, exact error texts,
-the band the memory threshold must land in) and by the simulated board (the optional [sim]
-table: how the simulated build behaves). For a healthy simulated build the two agree; the
-deliberately regressed profile keeps the healthy expectations but a worse [sim] table, so the
-suites can prove they catch the regression.
+the band the memory threshold must land in). The simulated board never reads it: how a
+simulated build behaves is the simulator's own knowledge, from the firmware source (package
+k210sim), so a green run on the simulator compares two independent truths.
 """
 from __future__ import annotations
 
@@ -68,16 +67,6 @@ class MemorySpec:
 
 
 @dataclass(frozen=True)
-class SimSpec:
-    """How the simulated build behaves. Ignored on real boards."""
-    image_size: int          # payload bytes of the simulator's firmware image (realistic .bin size)
-    runtime_ram: int         # bytes of the 6 MiB general SRAM the running image takes
-    boot_sys_alloc: int      # system heap the firmware allocates at boot (LCD, sensor buffers)
-    deinit_leak: int = 0     # bytes kpu.deinit fails to return (a regressed build leaks)
-    flash_id: str = "0xc8:0x17"
-
-
-@dataclass(frozen=True)
 class FirmwareProfile:
     name: str
     family: str
@@ -88,7 +77,6 @@ class FirmwareProfile:
     kpu: KpuSpec
     errors: ErrorTexts
     memory: MemorySpec
-    sim: SimSpec | None = None
     path: Path | None = field(default=None, compare=False)
 
     def accepts(self, version: int) -> bool:
@@ -141,39 +129,10 @@ def parse_profile(path: Path) -> FirmwareProfile:
     if memory.gc_heap_default <= 0:
         raise m.fail("gc_heap_default", f"{memory.gc_heap_default} bytes: must be > 0")
 
-    sim = None
-    s = top.sub("sim", required=False)
-    if s is not None:
-        sim = SimSpec(image_size=s.take("image_size", int),
-                      runtime_ram=s.take("runtime_ram", int),
-                      boot_sys_alloc=s.take("boot_sys_alloc", int),
-                      deinit_leak=s.take("deinit_leak", int, 0),
-                      flash_id=s.take("flash_id", str, "0xc8:0x17"))
-        s.done()
-        _check_sim(s, sim, memory)
     top.done()
     return FirmwareProfile(name=name, family=family, version=version, build_date=build_date,
                            release_file=release_file, description=description, kpu=kpu,
-                           errors=errors, memory=memory, sim=sim, path=path)
-
-
-GENERAL_SRAM = 6 * 1024 * 1024          # K210 SRAM outside the 2 MiB the KPU keeps
-FLASH_SIZE = 16 * 1024 * 1024
-IMAGE_WRAPPER = 1 + 4 + 32              # flag byte, length, SHA-256 around a flashed image
-
-
-def _check_sim(table: Table, sim: SimSpec, memory: MemorySpec) -> None:
-    """A simulated build must fit the K210 it pretends to run on."""
-    if not 0 < sim.image_size <= FLASH_SIZE - IMAGE_WRAPPER:
-        raise table.fail("image_size", f"{sim.image_size} bytes: must be 1..{FLASH_SIZE - IMAGE_WRAPPER} "
-                                        f"(the image and its wrapper must fit the 16 MiB flash)")
-    for key in ("runtime_ram", "boot_sys_alloc", "deinit_leak"):
-        if getattr(sim, key) < 0:
-            raise table.fail(key, f"{getattr(sim, key)} bytes: must be >= 0")
-    used = sim.runtime_ram + sim.boot_sys_alloc + memory.gc_heap_default
-    if used >= GENERAL_SRAM:
-        raise table.fail("runtime_ram", f"runtime_ram + boot_sys_alloc + memory.gc_heap_default = {used} "
-                                        f"bytes leaves no system heap in the K210's {GENERAL_SRAM} bytes")
+                           errors=errors, memory=memory, path=path)
 
 
 def profile_dirs(extra: list[Path] | None = None) -> list[Path]:

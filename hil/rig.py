@@ -60,12 +60,11 @@ class StorageSpec:
 
 @dataclass(frozen=True)
 class SimRigSpec:
-    firmware: str                   # profile whose image the simulator flashes at start
+    build: str                      # the simulator's firmware build to flash at start (a name
+                                    # `python -m k210sim builds` lists; checked by the simulator)
     sd: bool = True                 # whether the simulated card is inserted
     pace: str = "line"              # "line": bytes take their wire time; "off": as fast as possible
     transport: str = "pty"          # which simulator front end the link uses
-    firmware_path: str = ""         # the profile file found for `firmware` (the simulator gets this,
-                                    # so profiles next to a rig outside ./rigs work too)
 
 
 @dataclass(frozen=True)
@@ -208,19 +207,17 @@ def parse_rig(path: Path) -> RigSpec:
 
     s = top.sub("sim", required=False)
     sim = None
-    sim_profile = None
     if s is not None:
-        sim_fw = s.take("firmware", str, profile_name)
-        try:
-            sim_profile = load_profile(sim_fw, [path.parent / "firmware"])
-        except FirmwareProfileError as exc:
-            raise s.fail("firmware", str(exc)) from None
-        if sim_profile.sim is None:
-            raise s.fail("firmware", f"profile {sim_fw!r} has no [sim] table: the simulator cannot run it")
-        sim = SimRigSpec(firmware=sim_fw, sd=s.take("sd", bool, True),
+        if "firmware" in s.data:
+            raise s.fail("firmware", "renamed: [sim] build names the simulator's firmware build "
+                                     "(e.g. build = \"maixpy-v0.6.2-full\"; `python -m k210sim builds` "
+                                     "lists them), not a firmware profile")
+        build = s.take("build", str)
+        if not build or not all(c.isalnum() or c in "-_." for c in build):
+            raise s.fail("build", f"{build!r} is not a build name (letters, digits, - _ .)")
+        sim = SimRigSpec(build=build, sd=s.take("sd", bool, True),
                          pace=s.take_choice("pace", PACES, "line"),
-                         transport=s.take_choice("transport", TRANSPORTS, "pty"),
-                         firmware_path=str(sim_profile.path or ""))
+                         transport=s.take_choice("transport", TRANSPORTS, "pty"))
         s.done()
 
     if sim is not None and labgrid is not None:
@@ -260,8 +257,6 @@ def parse_rig(path: Path) -> RigSpec:
         fw_end = 0
         if image is not None:
             fw_end = image.stat().st_size
-        if sim_profile is not None and sim_profile.sim is not None:
-            fw_end = max(fw_end, sim_profile.sim.image_size + 5 + 32)  # kflash header + sha256
         storage = StorageSpec(sd=st.take("sd", bool, True),
                               model_offset=st.take("model_offset", int, 0x300000),
                               second_model_offset=st.take("second_model_offset", int, 0x500000))

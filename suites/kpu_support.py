@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, NoReturn
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NoReturn
 
 import pytest
 
@@ -23,6 +24,58 @@ INSIDE_FIRMWARE_OFFSET = 0x10000
 SWITCH_CYCLES_DEFAULT = 20
 SWITCH_CYCLES_ENV = "HIL_SWITCH_CYCLES"
 UPLOAD_BUDGET_S = 30.0               # a fixture that takes longer to upload at the rig's baud is skipped
+
+# -- expectations the firmware's own source contradicts (until the profiles are corrected) ---------
+# MaixPy v0.6.2-75's loader, read from its source and the disassembly of its closed library
+# (docs/fidelity.md), does not do what these cases assert; the profiles and these suites get
+# corrected from the real build (issue 16). Until then each case is an xfail with the reason,
+# never a weaker assertion. "fault": the firmware traps and the board hangs until a reset, so
+# the case is not run (it would only wait out the REPL timeout); otherwise it runs, strictly.
+KNOWN_MISMATCH_TAG = "known mismatch (profile vs firmware source, issue 16)"
+_LOADS = "the v0.6.2 loader does not check it on the file path: the model loads"
+KNOWN_MISMATCH: Mapping[str, tuple[str, str, bool]] = MappingProxyType({
+    # case: (reason, "always" | "v4-loader", fault)
+    "broken_empty": ("an empty file gets 2005 ERR_READ_FILE (the 8-byte header read), not the version "
+                     "error", "always", False),
+    "broken_short_header": ("an 8-byte v3 file loads: the header fields past it are read from the "
+                            "heap buffer", "always", False),
+    "broken_truncated": ("a truncated v3 file: " + _LOADS, "always", False),
+    "broken_truncated_in_tables": ("a v3 file cut inside its tables: " + _LOADS, "always", False),
+    "broken_body_past_end": ("a v3 body past the end of the file: " + _LOADS, "always", False),
+    "broken_body_size_zero": ("a v3 body_size of 0: " + _LOADS, "always", False),
+    "broken_body_size_negative": ("a negative v3 body_size: " + _LOADS, "always", False),
+    "broken_zero_layers": ("a v3 model with no layers: " + _LOADS, "always", False),
+    "broken_first_layer_not_conv": ("the first-layer check is in forward/run_yolo2, not in load: the "
+                                    "model loads", "always", False),
+    "broken_v4_truncated": ("a truncated v4 file loads with the v4 loader (nncase checks no size)",
+                            "v4-loader", False),
+    "broken_huge_layer_count": ("the v3 loader sums 2**32 layer headers and reads past the end of "
+                                "SRAM: a CPU fault", "always", True),
+    "broken_v4_bad_version": ("nncase ignores its failed model check and reads through NULL: a CPU "
+                              "fault", "v4-loader", True),
+    "broken_v4_wrong_target": ("nncase ignores its failed model check and reads through NULL: a CPU "
+                               "fault", "v4-loader", True),
+    "broken_v5_model": ("a v5 file goes down the v4 path and faults the board", "v4-loader", True),
+    "v5_conv_relu": ("a v5 file goes down the v4 path and faults the board", "v4-loader", True),
+    "missing_file": ("a missing file or card gets ValueError 2005 ERR_READ_FILE, not OSError ENOENT",
+                     "always", False),
+    "use_after_deinit": ("kpu.forward on a freed task reads the slot through NULL: a CPU fault",
+                         "always", True),
+})
+
+
+def known_mismatch(request: Any, firmware: Any, case: str) -> None:
+    """Mark this test as the known mismatch ``case`` when it applies to the build under test."""
+    entry = KNOWN_MISMATCH.get(case)
+    if entry is None:
+        return
+    reason, when, fault = entry
+    if when == "v4-loader" and not firmware.accepts(4):
+        return
+    text = f"{KNOWN_MISMATCH_TAG}: {reason}"
+    if fault:
+        pytest.xfail(text + " (not run: the board would hang until a reset)")
+    request.node.add_marker(pytest.mark.xfail(reason=text, strict=True))
 
 
 def fail(message: str) -> NoReturn:

@@ -45,7 +45,8 @@ def rejected(device, kpu, firmware, good):
 
 
 @pytest.mark.parametrize("fx", broken_models(), ids=lambda f: f.name)
-def test_broken_model_rejected(models, firmware, rejected, fx) -> None:
+def test_broken_model_rejected(request, models, firmware, rejected, fx) -> None:
+    ks.known_mismatch(request, firmware, fx.name)
     path = models.put(fx)
     key = fx.expected_error(firmware.kpu.load_versions)
     assert key is not None, f"manifest says {fx.name} loads; it is not a broken fixture"
@@ -53,12 +54,13 @@ def test_broken_model_rejected(models, firmware, rejected, fx) -> None:
 
 
 @pytest.mark.parametrize("fx", smallest_per_version(), ids=lambda f: f.name)
-def test_unsupported_version_rejected(models, firmware, rejected, fx) -> None:
+def test_unsupported_version_rejected(request, models, firmware, rejected, fx) -> None:
     if firmware.accepts(fx.version):
         pytest.skip(f"{firmware.name} loads kmodel v{fx.version}: test_load_sd.py loads it")
     if fx.version == 4:
         pytest.skip("v4 on a build without the v4 loader is test_v4_on_build_without_v4_loader "
                     "(the known v4 load bug)")
+    ks.known_mismatch(request, firmware, fx.name)
     rejected(models.put(fx), "version", f"{fx.name} (kmodel v{fx.version})")
 
 
@@ -76,17 +78,19 @@ def test_non_kmodel_path_rejected(models, firmware, rejected) -> None:
 
 
 @pytest.mark.parametrize("where", ["store", "flash"])
-def test_missing_file_rejected(device, files, models, rejected, where) -> None:
+def test_missing_file_rejected(request, device, files, models, firmware, rejected, where) -> None:
+    ks.known_mismatch(request, firmware, "missing_file")
     path = models.path("no_such_model.kmodel") if where == "store" else FLASH_PREFIX + "no_such_model.kmodel"
     device.remove(path, missing_ok=True)
     files.forget(path)
     rejected(path, "missing_file", f"missing file {path}")
 
 
-def test_sd_card_absent(device, rejected) -> None:
+def test_sd_card_absent(request, device, firmware, rejected) -> None:
     if device.sd_present():
         pytest.skip("this rig has an SD card mounted at /sd: the card-absent case runs on a rig without one "
                     "(storage.sd = false); the suites never pull the card")
+    ks.known_mismatch(request, firmware, "missing_file")
     path = SD_DIR + "/model.kmodel"
     rejected(path, "missing_file", f"{path} with no SD card")
 

@@ -2,7 +2,8 @@
 both). N switches (``--switch-cycles N``, $HIL_SWITCH_CYCLES, 20) are 2N load/deinit cycles; after
 each deinit the free heap is back at its baseline within leak_tolerance per cycle so far. Without
 deinit, B fails with the profile's memory error while A is loaded. A second deinit is a no-op, and
-kpu.forward on a freed task raises the profile's ``errors.param`` OSError; the board still loads.
+kpu.forward on a freed task raises the profile's ``errors.param`` OSError; the board still loads
+(kpu_support.KNOWN_MISMATCH: in v0.6.2's source that forward is a CPU fault).
 """
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def test_second_large_load_without_deinit_fails(device, kpu, firmware, big_pair)
         ks.fail(f"after kpu.deinit(A) model B ({size_b} bytes) still does not load: {exc.exc_type}: {exc.text}")
 
 
-def test_deinit_twice_and_use_after_deinit(device, kpu, models, firmware) -> None:
+def test_deinit_twice_and_use_after_deinit(request, device, kpu, models, firmware) -> None:
+    ks.known_mismatch(request, firmware, "use_after_deinit")
     good, tolerance = models.good(), firmware.memory.leak_tolerance
     task = kpu.load(good)
     try:

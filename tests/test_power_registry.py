@@ -21,7 +21,7 @@ from hil.link import SerialLog
 from hil.rig import load_rig
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 RELAY_X = '''\
 """relay-x: an 8-channel relay board switching the board's supply (here: the simulator's)."""
@@ -45,7 +45,7 @@ class RelayX(PowerDriver):
 
     @classmethod
     def create(cls, spec, ctx):
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         driver = cls(ctx.rig_name, ctx.note)
         driver.spec, driver.client = spec, ControlClient(ctx.control)
         return driver

@@ -1,7 +1,7 @@
 """Board: an opened rig. The simulator (sim rigs), the link, the power driver, the firmware
 flavour's console, and the lifecycle that owns the board's state; the device API on top.
 
-``Board(rig, results=...)`` starts the simulator for a sim rig (``python -m hil sim serve`` as a
+``Board(rig, results=...)`` starts the simulator for a sim rig (``python -m k210sim serve`` as a
 child process, stopped by its pid), opens the link, makes the power driver through the registry
 and the flavour for the profile's family (hil.device.flavours). ``board.lifecycle`` starts,
 resets, recovers and reflashes it; ``board.device`` is the device API, which gets the lifecycle.
@@ -64,8 +64,7 @@ class Board:
                 endpoints = self.sim_endpoints
                 if endpoints is None:
                     self.sim = SimProcess(self.sim_state, self.rig.board.name,
-                                          self.rig.sim.firmware_path or self.rig.sim.firmware,
-                                          self.rig.sim.pace)
+                                          self.rig.sim.build, self.rig.sim.pace)
                     endpoints = self.sim.start()
                 control = endpoints.get("control")
                 self._port_url = self._sim_port(endpoints)

@@ -12,8 +12,9 @@ DTR/RTS, the control socket DIR/control.sock to reset into ISP) or ``--port`` an
 ``--control``.
 
 A model written with ``--addr`` must not overlap the firmware: its end is ``--firmware-end``,
-else the size of the rig's ``[firmware] image`` once wrapped, else (simulated rigs) the size of
-the profile's simulated image; without any of these only the flash bounds are checked.
+else the size of the rig's ``[firmware] image`` once wrapped, else (simulated rigs) the image
+size the simulator's control socket reports; without any of these only the flash bounds are
+checked.
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ class _Progress:
         self.stream.flush()
 
 
-def _firmware_end(args, rig) -> int | None:
+def _firmware_end(args, rig, control=None) -> int | None:
     from hil.isp.image import looks_wrapped, wrapped_size
     if args.firmware_end is not None:
         return args.firmware_end
@@ -62,14 +63,19 @@ def _firmware_end(args, rig) -> int | None:
     if image is not None and Path(image).is_file():
         data = Path(image).read_bytes()
         return len(data) if looks_wrapped(data) else wrapped_size(len(data))
-    if rig.is_sim and rig.profile.sim is not None:
-        return wrapped_size(rig.profile.sim.image_size)
+    if control is not None:
+        from hil.errors import SimError
+        try:
+            size = control.status().get("image_size")
+        except SimError:
+            return None
+        return size if isinstance(size, int) else None
     return None
 
 
 def _port_and_enter(args, rig):
     """(port URL, enter_isp callable or None) for this rig and these options."""
-    enter = None
+    enter = client = None
     control = args.control
     port = args.port
     if args.sim_state is not None:
@@ -77,8 +83,8 @@ def _port_and_enter(args, rig):
         port = port or str(state / "ttyMAIX0")
         control = control or state / "control.sock"
     if control is not None:
-        from hil.sim.control import ControlClient
-        client = ControlClient(Path(control))
+        from hil.simcontrol import SimControl
+        client = SimControl(Path(control))
         enter = lambda: client.reset(boot=True)   # noqa: E731 - a one-line adapter
     if port is None:
         from hil.rig import SIM_PORT
@@ -86,7 +92,7 @@ def _port_and_enter(args, rig):
             raise ConfigError(f"rig {rig.name} is simulated: start `hil sim serve --state DIR` and "
                               "pass --sim-state DIR (or --port URL with --control SOCKET)")
         port = rig.serial.port
-    return port, enter
+    return port, enter, client
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
-    port, enter = _port_and_enter(args, rig)
+    port, enter, client = _port_and_enter(args, rig)
     baud = args.baud or rig.serial.baud
     isp_baud = None if args.slow else (args.isp_baud or rig.serial.isp_baud or None)
     log = (lambda msg: print(f"hil flash: {msg}", file=sys.stderr)) if not args.quiet else None
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     with IspFlasher(port, rig.board, baud, isp_baud, progress=None if args.quiet else _Progress(),
                     log=log, enter_isp=enter, stub=args.stub) as f:
         if args.addr is not None:
-            n = f.flash_data(args.addr, path, firmware_end=_firmware_end(args, rig))
+            n = f.flash_data(args.addr, path, firmware_end=_firmware_end(args, rig, client))
             where = f"at {args.addr:#010x}"
         else:
             n = f.flash_firmware(path)

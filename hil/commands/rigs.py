@@ -65,7 +65,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from hil.rig import load_rig
     rig = load_rig(args.name, _rig_dir(args))
-    port = f"simulated ({rig.sim.transport}, firmware {rig.sim.firmware})" if rig.sim else redact_url(rig.serial.port)
+    port = f"simulated ({rig.sim.transport}, build {rig.sim.build})" if rig.sim else redact_url(rig.serial.port)
     print(f"rig {rig.name}: ok: {rig.board.title} on {port}, power {rig.power.driver}, "
           f"firmware profile {rig.profile.name}" + (f", image {rig.firmware.image}" if rig.firmware.image else ""))
     if not args.probe:
