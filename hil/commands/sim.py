@@ -15,7 +15,7 @@ from hil.errors import ConfigError, SimError
 
 
 def _run(argv: list[str]) -> int:
-    from hil.simprocess import run_k210sim
+    from hil.board.simprocess import run_k210sim
     return run_k210sim(argv)
 
 
