@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hil.agent.rigspec import QEMU_PORT, QemuRigSpec, parse_qemu
 from hil.boards import BOARDS, BoardSpec
 from hil.errors import FirmwareProfileError, RigConfigError
 from hil.firmware import FirmwareProfile, load_profile
 from hil.tomlcheck import Table, load_toml
 
-POWER_DRIVERS = ("none", "dtr-rts", "command", "uhubctl", "labgrid", "sim")
+POWER_DRIVERS = ("none", "dtr-rts", "command", "uhubctl", "labgrid", "sim", "qemu")
 SIM_PORT = "sim"
 LABGRID_PORT = "labgrid"
 URL_SCHEMES = ("rfc2217", "socket", "loop")
@@ -39,6 +40,7 @@ POWER_KEYS = {
     "command": ("on", "off", "cycle", "timeout", "off_time"),
     "uhubctl": ("hub", "port", "uhubctl", "timeout", "off_time"),
     "labgrid": ("place", "off_time"),
+    "qemu": (),
 }
 
 
@@ -114,6 +116,7 @@ class RigSpec:
     sim: SimRigSpec | None = None
     labgrid: LabgridSpec | None = None
     path: Path | None = field(default=None, compare=False)
+    qemu: QemuRigSpec | None = None     # an emulated board running agent firmware (hil/agent)
 
     @property
     def is_sim(self) -> bool:
@@ -129,8 +132,14 @@ def _err(msg: str) -> RigConfigError:
     return RigConfigError(msg)
 
 
-def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False) -> str:
+def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False, is_qemu: bool = False) -> str:
     """Validate serial.port's syntax (existence is the link's business, at open time)."""
+    if port == QEMU_PORT or is_qemu:
+        if not is_qemu:
+            raise t.fail("port", '"qemu" is the console of an emulated board: add a [qemu] table')
+        if port != QEMU_PORT:
+            raise t.fail("port", f'{port!r}: a [qemu] rig takes port = "qemu" (the emulator picks the socket)')
+        return port
     if port == LABGRID_PORT:
         if not is_labgrid:
             raise t.fail("port", '"labgrid" takes the port of a labgrid place: add a [labgrid] table '
@@ -291,6 +300,11 @@ def parse_rig(path: Path) -> RigSpec:
                          firmware_path=str(sim_profile.path or ""))
         s.done()
 
+    q = top.sub("qemu", required=False)
+    qemu = parse_qemu(q, path.parent) if q is not None else None
+    if qemu is not None and (sim is not None or labgrid is not None):
+        raise _err(f"{path}: [qemu] cannot be combined with [sim] or [labgrid]: it starts its own emulator")
+
     if sim is not None and labgrid is not None:
         raise _err(f"{path}: [labgrid] and [sim] cannot both be given: a simulated rig starts its own "
                    "simulator; export a simulator through labgrid and use a [labgrid] rig instead")
@@ -299,9 +313,11 @@ def parse_rig(path: Path) -> RigSpec:
         port = ser.take("port", str, SIM_PORT)
     elif labgrid:
         port = ser.take("port", str, LABGRID_PORT)
+    elif qemu:
+        port = ser.take("port", str, QEMU_PORT)
     else:
         port = ser.take("port", str)
-    port = check_port(ser, port, sim is not None, labgrid is not None)
+    port = check_port(ser, port, sim is not None, labgrid is not None, qemu is not None)
     baud = ser.take("baud", int, 115200)
     if baud <= 0:
         raise ser.fail("baud", f"must be > 0, got {baud}")
@@ -329,6 +345,10 @@ def parse_rig(path: Path) -> RigSpec:
     elif power.driver == "sim" and not power.control:
         raise _err(f"{path}: power.driver: 'sim' on a rig that is not simulated needs power.control = "
                    "the simulator's control socket (or add a [sim] table)")
+    if (qemu is None) != (power.driver != "qemu"):
+        raise _err(f"{path}: power.driver: " + ("'qemu' needs a [qemu] table (the emulator it starts)"
+                                                if qemu is None else
+                                                f"{power.driver!r} cannot power an emulated board: use 'qemu'"))
     if sim is not None and power.control:
         raise _err(f"{path}: power.control: a simulated rig uses its own simulator's control socket; "
                    "remove the key")
@@ -354,7 +374,7 @@ def parse_rig(path: Path) -> RigSpec:
     top.done()
     return RigSpec(name=name, board=board, description=description, serial=serial, power=power,
                    firmware=firmware, storage=storage, profile=profile, sim=sim,
-                   labgrid=labgrid, path=path)
+                   labgrid=labgrid, path=path, qemu=qemu)
 
 
 def default_rig_dir() -> Path:
