@@ -29,7 +29,7 @@ NOT_FOUND = 1012
 SHA_MISMATCH = 1008
 OFFSET = 1007
 IDEMPOTENT = frozenset({"HELLO", "MEM", "STAT", "READ", "LS", "FSHA", "FREAD", "DATA", "ABORT"})
-SLOW_VERBS = {"LOAD": 120.0, "STAT": 120.0, "END": 120.0, "FSHA": 120.0, "PUT": 60.0}
+SLOW_VERBS = frozenset({"LOAD", "STAT", "END", "FSHA", "PUT"})   # read, hash or allocate megabytes
 
 
 class Stream(Protocol):
@@ -84,10 +84,11 @@ class AgentClient:
     """The agent protocol over ``stream``. ``name`` (rig or port) starts every error message."""
 
     def __init__(self, stream: Stream, name: str = "agent", timeout: float = 10.0, retries: int = 3,
-                 note: Callable[[str], None] | None = None) -> None:
+                 note: Callable[[str], None] | None = None, slow_timeout: float = 120.0) -> None:
         self.stream = stream
         self.name = name
         self.timeout = timeout
+        self.slow_timeout = max(slow_timeout, timeout)   # for SLOW_VERBS
         self.retries = retries
         self.note = note or (lambda _text: None)
         self.chatter: deque[bytes] = deque(maxlen=200)
@@ -164,7 +165,7 @@ class AgentClient:
         """Send one request and return its answer (OK or ERR), resending what the agent could
         not read. Infrastructure errors (timeout, garbled past the retries, reboot) raise."""
         what = " ".join([verb, *(str(a) for a in args)])
-        limit = timeout if timeout is not None else max(self.timeout, SLOW_VERBS.get(verb, 0.0))
+        limit = timeout if timeout is not None else self.slow_timeout if verb in SLOW_VERBS else self.timeout
         tries = tries if tries is not None else self.retries + 1
         last = "no answer"
         for _ in range(tries):

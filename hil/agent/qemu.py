@@ -14,6 +14,7 @@ Memory windows (agent/reference/board.h): flash at 0x81000000 (16 MiB), the file
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import re
@@ -38,10 +39,17 @@ FLASH_SIZE = 16 * 1024 * 1024
 STORE_ADDR = 0x8200_0000
 STORE_SIZE = 32 * 1024 * 1024
 START_TIMEOUT_S = 10.0
-QMP_TIMEOUT_S = 5.0
+QMP_TIMEOUT_S = 3.0
 STOP_TIMEOUT_S = 5.0
 
 _LIVE: "weakref.WeakSet[QemuBoard]" = weakref.WeakSet()
+
+
+def kflash_wrap(image: bytes) -> bytes:
+    """A firmware image as kflash writes it at flash 0: flag byte (0: not encrypted), length
+    (u32 LE), the image, SHA-256 of all that."""
+    head = b"\x00" + len(image).to_bytes(4, "little") + image
+    return head + hashlib.sha256(head).digest()
 
 
 class QemuError(InfrastructureError):
@@ -111,8 +119,9 @@ class QemuBoard:
     """One emulated board. ``state`` holds ram.img (flash and SD card) and qemu.log."""
 
     def __init__(self, elf: Path, state: Path, binary: str = QEMU, note: Callable[[str], None] | None = None,
-                 name: str = "qemu") -> None:
+                 name: str = "qemu", flash_image: Path | None = None) -> None:
         self.elf = Path(elf)
+        self.flash_image = Path(flash_image) if flash_image is not None else None
         self.state = Path(state)
         self.binary = binary
         self.note = note or (lambda _t: None)
@@ -151,6 +160,12 @@ class QemuBoard:
         if not self.ram_image.exists() or self.ram_image.stat().st_size != size:
             with open(self.ram_image, "wb") as f:
                 f.truncate(size)            # sparse: only what the guest touches takes disk
+                # a new board: erased flash, with the firmware where kflash puts it
+                f.seek(FLASH_ADDR - RAM_BASE)
+                f.write(b"\xff" * FLASH_SIZE)
+                if self.flash_image is not None:
+                    f.seek(FLASH_ADDR - RAM_BASE)
+                    f.write(kflash_wrap(self.flash_image.read_bytes()))
 
     def _write_ram(self, addr: int, data: bytes) -> None:
         self._ensure_ram()
@@ -254,17 +269,23 @@ class QemuBoard:
             try:
                 self.qmp.command("system_reset")
                 status = self.qmp.command("query-status")
+                if status.get("status") in ("paused", "prelaunch"):   # was frozen: the reset releases it
+                    self.qmp.command("cont")
+                    status = self.qmp.command("query-status")
                 if status.get("running"):
                     self.note(f"{self.name}: system_reset")
                     return self.url
                 self.note(f"{self.name}: after system_reset the VM is {status.get('status')}; restarting")
             except QmpError as exc:
                 self.note(f"{self.name}: reset over QMP failed ({exc}); restarting the emulator")
-        self.stop()
+        self.stop(graceful=False)
         return self.start()
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop the emulator: QMP quit, then SIGTERM, then SIGKILL, each to our own pid."""
+    def stop(self, timeout: float = STOP_TIMEOUT_S, graceful: bool = True) -> None:
+        """Stop the emulator: QMP quit, then SIGTERM, then SIGKILL, each to our own pid.
+        ``graceful=False`` (QMP already failed: the process is wedged) goes straight to SIGKILL."""
+        if not graceful:
+            self._kill(sigterm=False)
         if self.qmp is not None:
             if self.running:
                 try:
@@ -284,11 +305,12 @@ class QemuBoard:
             shutil.rmtree(self._ctl_dir, ignore_errors=True)
             self._ctl_dir = None
 
-    def _kill(self) -> None:
+    def _kill(self, sigterm: bool = True) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        steps = ((signal.SIGTERM, 2.0),) if sigterm else ()
+        for sig, wait in steps + ((signal.SIGKILL, 5.0),):
             try:
                 os.kill(proc.pid, sig)
             except ProcessLookupError:
