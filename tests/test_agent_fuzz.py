@@ -70,7 +70,7 @@ def _plausible(rng: random.Random, seq: int) -> bytes:
                         ["FREAD", hex(off), str(rng.randrange(600))], ["FSHA", hex(off), str(rng.randrange(70000))],
                         ["DEINIT", "ALL"], ["ABORT"], ["LOAD", "FLASH", hex(off)], ["READ", "/sd/f", "0", "9"],
                         ["PUT", "/sd/f", "3", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"],
-                        ["DATA", "0", "YWJj"], ["END"]])
+                        ["DATA", "0", "YWJj"], ["END"], ["TRUNC", "/sd/f", str(rng.randrange(100000))]])
     body = f">{seq} {' '.join(words)}".encode()
     return body + b" *%08x" % zlib.crc32(body)
 

@@ -2,11 +2,12 @@
 for bad models, memory returned by deinit, the memory threshold bisected to 4 KiB.
 
 Expectations come from the csdk-agent-reference profile (texts, codes, band), as the suites will
-take them. Big models reach the board as their lead only: the header, output table and layer
-headers, written to flash (FPUT through the agent), loaded with ``LOAD FLASH offset size``. The
-agent sizes the model buffer from ``size`` and the header exactly as for a file of that size
-(test_file_and_flash_loads_take_the_same_memory shows it), and the SDK loader allocates from the
-header alone, so the memory error sees the full model while only ~1 KiB crosses the UART.
+take them. Big models reach the board as their lead only (the header, output table and layer
+headers: ~1 KiB over the UART instead of megabytes): as a file, uploaded and then grown to the
+model's size with TRUNC (zeros after the lead); in flash, written with FPUT and loaded with
+``LOAD FLASH offset size``. The SDK loader allocates from the header alone and never interprets the
+bodies while loading, so the memory error sees the full model; the agent sizes the buffer the
+same way for both routes (test_file_and_flash_loads_take_the_same_memory).
 """
 from __future__ import annotations
 
@@ -180,6 +181,11 @@ def big_model_on_flash(agent: AgentClient, offset: int, size: int, seed: int) ->
     agent.flash_write(offset, lead(build_v3(size, main_mem=DEFAULT_MAIN_MEM, seed=seed)))
 
 
+def big_model_file(agent: AgentClient, path: str, size: int, seed: int) -> None:
+    agent.put(path, lead(build_v3(size, main_mem=DEFAULT_MAIN_MEM, seed=seed)))
+    agent.truncate(path, size)
+
+
 def test_switching_returns_memory(agent) -> None:
     big_model_on_flash(agent, FLASH_A, 2_000_000, 1)
     big_model_on_flash(agent, FLASH_B, 3_000_000, 2)
@@ -207,28 +213,34 @@ def test_second_big_load_without_deinit_runs_out_of_memory(agent) -> None:
 
 
 def test_memory_threshold_bisected_to_4_kib(agent) -> None:
-    """The largest v3 model that loads, from bounds taken from the free heap (as the suite does),
-    within the profile's band; one step past it the exact memory error; the board still loads."""
-    probes_written: list[int] = []
+    """The largest v3 model file that loads, bisected from bounds taken from the free heap (as the
+    suite does), within the profile's band; one step past it the exact memory error; the same edge
+    from flash; the board still loads a small model and has its memory back."""
+    path = "/sd/hil/threshold_probe.kmodel"
 
-    def loads(size: int) -> bool:
-        big_model_on_flash(agent, FLASH_A, size, seed=7)
-        probes_written.append(size)
-        try:
-            m = agent.load_flash(FLASH_A, size)
-        except MemoryOverflow as exc:
-            check_error(exc, "no_mem")
-            return False
-        agent.deinit(m)
-        return True
+    def loads_from(route: str) -> threshold.Loads:
+        def loads(size: int) -> bool:
+            if route == "file":
+                big_model_file(agent, path, size, seed=7)
+            else:
+                big_model_on_flash(agent, FLASH_A, size, seed=7)
+            try:
+                m = agent.load_file(path) if route == "file" else agent.load_flash(FLASH_A, size)
+            except MemoryOverflow as exc:
+                check_error(exc, "no_mem")
+                return False
+            agent.deinit(m)
+            return True
+        return loads
 
     base = free(agent)
-    edge = threshold.search_from_free_heap(loads, base)
+    edge = threshold.search_from_free_heap(loads_from("file"), base)
     assert edge.fail - edge.ok == threshold.STEP
     low, high = PROFILE.memory.threshold_band
     assert low <= edge.ok <= high, f"threshold {edge.ok} outside {low}..{high} ({edge.describe()})"
     assert edge.count <= 14, edge.describe()
-    assert loads(edge.ok) and not loads(edge.fail)
+    flash = loads_from("flash")
+    assert flash(edge.ok) and not flash(edge.fail), "the flash route has another edge than the file route"
     assert free(agent) == base
     small = build_v3(4096, seed=8)
     agent.put("/sd/hil/after.kmodel", small)

@@ -108,6 +108,21 @@ def test_file_put_stat_get_list_remove(agent) -> None:
     agent.remove("/sd/empty", missing_ok=True)
 
 
+def test_truncate_grows_with_zeros_and_cuts(agent) -> None:
+    agent.put("/sd/grow", b"abc")
+    agent.truncate("/sd/grow", 10)
+    assert agent.get("/sd/grow") == b"abc" + bytes(7)
+    agent.truncate("/sd/grow", 2)
+    assert agent.get("/sd/grow") == b"ab"
+    with pytest.raises(AgentFileNotFound, match="TRUNC /sd/nothing 5: ERR 1012 NOT_FOUND"):
+        agent.truncate("/sd/nothing", 5)
+    # a TRUNC in the middle of a PUT ends that PUT (the file layer writes one file at a time)
+    assert agent.exchange("PUT", "/sd/cut", 3, hashlib.sha256(b"xyz").hexdigest()).ok
+    agent.truncate("/sd/grow", 4)
+    assert agent.exchange("DATA", 0, "eHl6").code == 1006
+    assert not agent.exists("/sd/cut")
+
+
 @pytest.mark.parametrize("path, text", [
     ("/sd/../etc", "path must be /name"), ("sd/x", "path must be /name"), ("/sd/x/", "path must be /name"),
     ("/sd/" + "a" * 70, "path must be /name"), ("/flash/x", "path not on this file system"),

@@ -119,6 +119,10 @@ typedef struct hil_agent_hooks {
      *   with commit = 1 makes it visible under its name atomically (write to a temporary name,
      *   then f_unlink the old file and f_rename; FatFs), commit = 0 discards it.
      * file_remove: delete a file.
+     * file_truncate: set an existing file's size; bytes past the old end read as zeros (optional;
+     *   FatFs: f_lseek past the end of a file open for writing extends it, f_truncate cuts it).
+     *   The framework makes big models of an exact size this way from a small upload of their
+     *   header and tables.
      * file_list: the index-th file (0-based), its path and size; HIL_ENOENT past the last. */
     int (*file_size)(void *ctx, const char *path, uint32_t *size);
     int (*file_read)(void *ctx, const char *path, uint32_t off, void *buf, uint32_t n);
@@ -126,6 +130,7 @@ typedef struct hil_agent_hooks {
     int (*file_write)(void *ctx, uint32_t off, const void *buf, uint32_t n);
     int (*file_write_end)(void *ctx, int commit);
     int (*file_remove)(void *ctx, const char *path);
+    int (*file_truncate)(void *ctx, const char *path, uint32_t size);
     int (*file_list)(void *ctx, uint32_t index, char *path, size_t path_max, uint32_t *size);
 
     /* -- flash (optional) -------------------------------------------------------------------

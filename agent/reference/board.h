@@ -40,6 +40,7 @@ int store_write_begin(const char *path, uint32_t size);
 int store_write(uint32_t off, const void *buf, uint32_t n);
 int store_write_end(int commit);
 int store_remove(const char *path);
+int store_truncate(const char *path, uint32_t size);
 int store_list(uint32_t index, char *path, size_t path_max, uint32_t *size);
 
 /* The standalone SDK's model loader, re-implemented (sdk_loader.c). */

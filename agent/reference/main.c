@@ -99,6 +99,12 @@ static int ref_file_remove(void *ctx, const char *path)
     return store_remove(path);
 }
 
+static int ref_file_truncate(void *ctx, const char *path, uint32_t size)
+{
+    (void)ctx;
+    return store_truncate(path, size);
+}
+
 static int ref_file_list(void *ctx, uint32_t index, char *path, size_t path_max, uint32_t *size)
 {
     (void)ctx;
@@ -144,6 +150,7 @@ static const hil_agent_hooks_t hooks = {
     .file_write = ref_file_write,
     .file_write_end = ref_file_write_end,
     .file_remove = ref_file_remove,
+    .file_truncate = ref_file_truncate,
     .file_list = ref_file_list,
     .flash_size = FLASH_SIZE,
     .flash_read = ref_flash_read,

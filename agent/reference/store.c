@@ -195,6 +195,29 @@ int store_remove(const char *path)
     return HIL_OK;
 }
 
+int store_truncate(const char *path, uint32_t size)
+{
+    entry_t *e;
+    int rc = lookup(path, &e);
+    if (rc != HIL_OK)
+        return rc;
+    if (size <= e->size) {
+        e->size = size;
+        dir_commit();
+        return HIL_OK;
+    }
+    /* Growing: the file is rewritten at the end of the data (as any rewrite is), its old bytes
+     * first, zeros after; the directory switches to the new copy in one update. */
+    uint32_t old_size = e->size;
+    rc = store_write_begin(path, size);
+    if (rc != HIL_OK)
+        return rc;
+    e = &DIR->e[find(path)];            /* compaction may have moved it */
+    memmove(DATA(pending.off), DATA(e->off), old_size);
+    memset(DATA(pending.off + old_size), 0, size - old_size);
+    return store_write_end(1);
+}
+
 int store_list(uint32_t index, char *path, size_t path_max, uint32_t *size)
 {
     if (index >= DIR->count)

@@ -318,6 +318,7 @@ static const verb_t VERBS[] = {
     {"STAT", hil_cmd_stat, 1, 1, "usage: STAT <path>"},
     {"READ", hil_cmd_read, 3, 3, "usage: READ <path> <offset> <count>"},
     {"RM", hil_cmd_rm, 1, 1, "usage: RM <path>"},
+    {"TRUNC", hil_cmd_trunc, 2, 2, "usage: TRUNC <path> <size>"},
     {"LS", hil_cmd_ls, 1, 1, "usage: LS <index>"},
     {"FSHA", hil_cmd_fsha, 2, 2, "usage: FSHA <offset> <size>"},
     {"FREAD", hil_cmd_fread, 2, 2, "usage: FREAD <offset> <count>"},
@@ -409,7 +410,7 @@ static void run_line(char *line, size_t len)
         }
     }
     hil_reply_err(E_UNKNOWN, "UNKNOWN_VERB", "unknown verb: HELLO MEM LOAD DEINIT PUT FPUT DATA "
-                  "END ABORT STAT READ RM LS FSHA FREAD REBOOT");
+                  "END ABORT STAT READ RM TRUNC LS FSHA FREAD REBOOT");
 }
 
 static uint32_t now_ms(void)

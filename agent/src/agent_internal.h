@@ -126,6 +126,7 @@ void hil_cmd_abort(void);
 void hil_cmd_stat(void);
 void hil_cmd_read(void);
 void hil_cmd_rm(void);
+void hil_cmd_trunc(void);
 void hil_cmd_ls(void);
 void hil_cmd_fsha(void);
 void hil_cmd_fread(void);

@@ -1,6 +1,6 @@
 /*
- * Files and flash: PUT/FPUT + DATA + END (writes, sha256-checked), ABORT, STAT/READ/RM/LS on
- * files, FSHA/FREAD on flash.
+ * Files and flash: PUT/FPUT + DATA + END (writes, sha256-checked), ABORT, STAT/READ/RM/TRUNC/LS
+ * on files, FSHA/FREAD on flash.
  *
  * A write is stop-and-wait: each DATA carries the offset it starts at and is answered with the
  * next offset expected, so the framework resends after a lost or garbled line without
@@ -328,6 +328,31 @@ void hil_cmd_rm(void)
         return;
     }
     hil_out_ok();
+    hil_out_send();
+}
+
+void hil_cmd_trunc(void)
+{
+    uint32_t size;
+    if (!S.h->file_truncate) {
+        hil_reply_err(E_UNSUPPORTED, "UNSUPPORTED", "this firmware has no file_truncate hook");
+        return;
+    }
+    if (hil_parse_u32(S.argv[2], &size)) {
+        hil_reply_err(E_ARGS, "ARGS", "usage: TRUNC <path> <size>");
+        return;
+    }
+    if (!path_arg(S.argv[1]))
+        return;
+    if (S.xfer.kind == XFER_FILE)
+        hil_xfer_cancel();      /* the firmware's file layer writes one file at a time */
+    int rc = S.h->file_truncate(S.h->ctx, S.argv[1], size);
+    if (rc != 0) {
+        file_error(rc);
+        return;
+    }
+    hil_out_ok();
+    hil_out_kv_u("size", size);
     hil_out_send();
 }
 

@@ -28,8 +28,8 @@ RESENT_CODES = {1001, 1002, 1003, 1017}   # the agent could not read the line: i
 NOT_FOUND = 1012
 SHA_MISMATCH = 1008
 OFFSET = 1007
-IDEMPOTENT = frozenset({"HELLO", "MEM", "STAT", "READ", "LS", "FSHA", "FREAD", "DATA", "ABORT"})
-SLOW_VERBS = frozenset({"LOAD", "STAT", "END", "FSHA", "PUT"})   # read, hash or allocate megabytes
+IDEMPOTENT = frozenset({"HELLO", "MEM", "STAT", "READ", "LS", "FSHA", "FREAD", "DATA", "ABORT", "TRUNC"})
+SLOW_VERBS = frozenset({"LOAD", "STAT", "END", "FSHA", "PUT", "TRUNC"})   # read, hash or allocate megabytes
 
 
 class Stream(Protocol):
@@ -362,6 +362,10 @@ class AgentClient:
         except AgentFileNotFound:
             if not missing_ok:
                 raise
+
+    def truncate(self, path: str, size: int) -> None:
+        """Set a file's size; bytes past its old end read as zeros."""
+        self.request("TRUNC", path, size)
 
     def listdir(self) -> dict[str, int]:
         """Every file the firmware's store lists: path -> size."""
