@@ -119,10 +119,11 @@ typedef struct hil_agent_hooks {
      *   with commit = 1 makes it visible under its name atomically (write to a temporary name,
      *   then f_unlink the old file and f_rename; FatFs), commit = 0 discards it.
      * file_remove: delete a file.
-     * file_truncate: set an existing file's size; bytes past the old end read as zeros (optional;
-     *   FatFs: f_lseek past the end of a file open for writing extends it, f_truncate cuts it).
-     *   The framework makes big models of an exact size this way from a small upload of their
-     *   header and tables.
+     * file_truncate: set an existing file's size (optional). Bytes past the old end may hold
+     *   anything (FatFs: f_lseek past the end of a file open for writing extends it, contents
+     *   undefined; f_truncate cuts it). The framework makes big models of an exact size this way
+     *   from a small upload of their header and tables: the loader never reads the bodies while
+     *   loading, so their contents do not matter for the memory figures.
      * file_list: the index-th file (0-based), its path and size; HIL_ENOENT past the last. */
     int (*file_size)(void *ctx, const char *path, uint32_t *size);
     int (*file_read)(void *ctx, const char *path, uint32_t off, void *buf, uint32_t n);

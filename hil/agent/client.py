@@ -364,7 +364,8 @@ class AgentClient:
                 raise
 
     def truncate(self, path: str, size: int) -> None:
-        """Set a file's size; bytes past its old end read as zeros."""
+        """Set a file's size (bytes past the old end: zeros on the reference firmware, whatever
+        the file system leaves on others)."""
         self.request("TRUNC", path, size)
 
     def listdir(self) -> dict[str, int]:
