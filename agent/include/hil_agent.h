@@ -144,7 +144,8 @@ typedef struct hil_agent_hooks {
     int (*flash_write)(void *ctx, uint32_t addr, const void *buf, uint32_t n);
 
     /* -- reboot (optional) ------------------------------------------------------------------
-     * Reset the chip; does not return. SDK: sysctl_reset(SYSCTL_RESET_SOC)
+     * Reset the chip; does not return. SDK: msleep(10) first (lib/bsp/include/sleep.h:28), so
+     * the answer to REBOOT leaves the UART's TX FIFO, then sysctl_reset(SYSCTL_RESET_SOC)
      * (sdk@02576ba lib/drivers/sysctl.c:162, which sets soft_reset at sysctl.c:65-70). */
     void (*reboot)(void *ctx);
 } hil_agent_hooks_t;
