@@ -15,7 +15,7 @@ from pathlib import Path
 from hil.errors import FirmwareProfileError
 from hil.tomlcheck import Table, named_table
 
-FAMILIES = ("maixpy",)
+FAMILIES = ("maixpy", "csdk")      # csdk: standalone-SDK firmware with the k210-hil agent (agent/)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,11 @@ class ErrorTexts:
                           # OSError from kpu.forward on a task already freed by kpu.deinit
 
     def code_of(self, text: str) -> int | None:
-        """The numeric load-error code inside a text such as 'load error:2006, ...', if any."""
+        """The numeric load-error code inside a text such as 'load error:2006, ...' (MaixPy) or
+        'ERR 2006 NO_MEM: ...' (the C-SDK agent), if any."""
+        if text.startswith("ERR "):
+            digits = text[4:].split(" ", 1)[0]
+            return int(digits) if digits.isdigit() else None
         marker = "load error:"
         i = text.find(marker)
         if i < 0:
@@ -61,7 +65,7 @@ class ErrorTexts:
 
 @dataclass(frozen=True)
 class MemorySpec:
-    gc_heap_default: int                   # bytes; Maix.utils.gc_heap_size() at first boot
+    gc_heap_default: int | None            # bytes; Maix.utils.gc_heap_size() at first boot (None: no GC heap, C SDK)
     gc_heap_configurable: bool             # utils.gc_heap_size(n) exists and takes effect on reboot
     threshold_band: tuple[int, int]        # expected largest loadable v3 file, bytes (lo, hi)
     leak_tolerance: int = 1024             # bytes per load/deinit cycle still counted as no leak
@@ -133,12 +137,14 @@ def parse_profile(path: Path) -> FirmwareProfile:
     band = m.take_int_list("threshold_band")
     if len(band) != 2 or not 0 < band[0] <= band[1]:
         raise m.fail("threshold_band", f"must be [low, high] bytes with 0 < low <= high, got {list(band)}")
-    memory = MemorySpec(gc_heap_default=m.take("gc_heap_default", int),
+    memory = MemorySpec(gc_heap_default=m.take("gc_heap_default", int, None),
                         gc_heap_configurable=m.take("gc_heap_configurable", bool),
                         threshold_band=(band[0], band[1]),
                         leak_tolerance=m.take("leak_tolerance", int, 1024))
     m.done()
-    if memory.gc_heap_default <= 0:
+    if memory.gc_heap_default is None and family == "maixpy":
+        raise m.fail("gc_heap_default", "missing (required for a MaixPy build)")
+    if memory.gc_heap_default is not None and memory.gc_heap_default <= 0:
         raise m.fail("gc_heap_default", f"{memory.gc_heap_default} bytes: must be > 0")
 
     sim = None
@@ -170,7 +176,7 @@ def _check_sim(table: Table, sim: SimSpec, memory: MemorySpec) -> None:
     for key in ("runtime_ram", "boot_sys_alloc", "deinit_leak"):
         if getattr(sim, key) < 0:
             raise table.fail(key, f"{getattr(sim, key)} bytes: must be >= 0")
-    used = sim.runtime_ram + sim.boot_sys_alloc + memory.gc_heap_default
+    used = sim.runtime_ram + sim.boot_sys_alloc + (memory.gc_heap_default or 0)
     if used >= GENERAL_SRAM:
         raise table.fail("runtime_ram", f"runtime_ram + boot_sys_alloc + memory.gc_heap_default = {used} "
                                         f"bytes leaves no system heap in the K210's {GENERAL_SRAM} bytes")
