@@ -125,7 +125,7 @@ def test_truncate_grows_with_zeros_and_cuts(agent) -> None:
 
 @pytest.mark.parametrize("path, text", [
     ("/sd/../etc", "path must be /name"), ("sd/x", "path must be /name"), ("/sd/x/", "path must be /name"),
-    ("/sd/" + "a" * 70, "path must be /name"), ("/flash/x", "path not on this file system"),
+    ("/sd/" + "a" * 260, "path must be /name"), ("/flash/x", "path not on this file system"),
 ])
 def test_bad_paths(agent, path, text) -> None:
     with pytest.raises(AgentCommandError, match=f"ERR 1011 BAD_PATH: {text}"):

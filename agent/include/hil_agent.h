@@ -29,7 +29,7 @@ extern "C" {
 
 #define HIL_AGENT_LINE_MAX 1024     /* longest request line, newline included */
 #define HIL_AGENT_CHUNK_MAX 512     /* largest DATA/READ payload, bytes before base64 */
-#define HIL_AGENT_PATH_MAX 64       /* path bytes, terminating NUL included */
+#define HIL_AGENT_PATH_MAX 256      /* path bytes, terminating NUL included (FatFs long names: 255) */
 #define HIL_AGENT_MAX_MODELS 8      /* models loaded at once */
 #define HIL_AGENT_IDLE_MS 2000      /* a partial line older than this is dropped (needs now_ms) */
 

@@ -4,7 +4,7 @@
  * SD card does. Mounted at /sd: paths outside /sd/ are HIL_EINVAL.
  *
  * Layout: a directory (magic, count, 64 entries {path, offset, size}, CRC-32 of it all) in the
- * first 8 KiB, file bytes after it, packed. A file being written goes after the last file; it
+ * first 32 KiB, file bytes after it, packed. A file being written goes after the last file; it
  * joins the directory only when committed, in one directory update, so a reset mid-write leaves
  * the old file as it was. A directory whose magic or CRC is wrong at boot is formatted.
  */
@@ -12,9 +12,9 @@
 #include "board.h"
 #include "hil_agent.h"
 
-#define MAGIC "HILSTOR1"
+#define MAGIC "HILSTOR2"
 #define MAX_FILES 64
-#define DATA_START 8192u
+#define DATA_START 32768u
 #define MOUNT "/sd/"
 
 typedef struct {

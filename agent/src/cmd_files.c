@@ -46,7 +46,7 @@ static int path_arg(const char *path)
 {
     if (hil_path_ok(path))
         return 1;
-    hil_reply_err(E_BAD_PATH, "BAD_PATH", "path must be /name[/name...] of [A-Za-z0-9._-], under 64 bytes");
+    hil_reply_err(E_BAD_PATH, "BAD_PATH", "path must be /name[/name...] of [A-Za-z0-9._-], under 256 bytes");
     return 0;
 }
 

@@ -117,7 +117,7 @@ static void load_file(const char *path, hil_model_slot_t *slot)
         return;
     }
     if (!hil_path_ok(path)) {
-        hil_reply_err(E_BAD_PATH, "BAD_PATH", "path must be /name[/name...] of [A-Za-z0-9._-], under 64 bytes");
+        hil_reply_err(E_BAD_PATH, "BAD_PATH", "path must be /name[/name...] of [A-Za-z0-9._-], under 256 bytes");
         return;
     }
     uint32_t size = 0;
