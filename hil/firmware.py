@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from hil.cases import CALL_CASES, Case, default_case, parse_cases
 from hil.errors import FirmwareProfileError
 from hil.tomlcheck import Table, named_table
 
@@ -94,9 +96,26 @@ class FirmwareProfile:
     memory: MemorySpec
     sim: SimSpec | None = None
     path: Path | None = field(default=None, compare=False)
+    cases: dict[str, Case] = field(default_factory=dict, compare=False)   # [cases]: hil/cases.py
 
     def accepts(self, version: int) -> bool:
         return version in self.kpu.load_versions
+
+    def case(self, name: str, default_key: str | None) -> Case:
+        """What this build does with case ``name``: the [cases] entry, else ``default_key``'s
+        error (None: it loads)."""
+        return self.cases.get(name) or default_case(name, default_key, self.errors)
+
+    def fixture_case(self, fixture: Any) -> Case:
+        """What this build does with a manifest fixture (hil.kmodel.fixtures.Fixture)."""
+        return self.case(fixture.name, fixture.expected_error(self.kpu.load_versions))
+
+    def call_case(self, name: str, default_key: str | None = None) -> Case:
+        """What this build does with a call the suites make (hil.cases.CALL_CASES); calls whose
+        error the bytes decide give ``default_key``."""
+        if name not in CALL_CASES:
+            raise KeyError(f"{name!r} is not a call case (known: {', '.join(CALL_CASES)})")
+        return self.case(name, CALL_CASES[name][1] or default_key)
 
     @property
     def banner(self) -> str:
@@ -157,10 +176,32 @@ def parse_profile(path: Path) -> FirmwareProfile:
                       flash_id=s.take("flash_id", str, "0xc8:0x17"))
         s.done()
         _check_sim(s, sim, memory)
+    cases = parse_cases(top.sub("cases", required=False), errors, _case_names)
+    _check_defaults(e, errors, kpu, cases)
     top.done()
     return FirmwareProfile(name=name, family=family, version=version, build_date=build_date,
                            release_file=release_file, description=description, kpu=kpu,
-                           errors=errors, memory=memory, sim=sim, path=path)
+                           errors=errors, memory=memory, sim=sim, path=path, cases=cases)
+
+
+def _case_names() -> dict[str, str]:
+    """Every name [cases] may use: the manifest's fixtures and the suites' call cases."""
+    from hil.kmodel.fixtures import manifest   # lazy: only profiles read the model manifest
+    names = {fx.name: f"fixture ({fx.origin})" for fx in manifest()}
+    names.update({name: what for name, (what, _) in CALL_CASES.items()})
+    return names
+
+
+def _check_defaults(table: Table, errors: ErrorTexts, kpu: KpuSpec, cases: dict[str, Case]) -> None:
+    """An [errors] text left empty ("this build has no such error") must not be what a case
+    without a [cases] entry expects."""
+    from hil.kmodel.fixtures import manifest
+    wanted = [(fx.name, fx.expected_error(kpu.load_versions)) for fx in manifest()]
+    wanted += [(name, key) for name, (_, key) in CALL_CASES.items() if key]
+    for name, key in wanted:
+        if key and not getattr(errors, key) and name not in cases:
+            raise table.fail(key, f"empty, but {name} expects this error by default: give the text, or "
+                                  f"say what the build does in [cases] {name} = {{ outcome = ... }}")
 
 
 GENERAL_SRAM = 6 * 1024 * 1024          # K210 SRAM outside the 2 MiB the KPU keeps
