@@ -7,8 +7,9 @@ FRAMING, TOO_LONG, TIMEOUT) are sent again; requests that change nothing on the 
 MEM, STAT, READ, ...) are also sent again after a timeout or a garbled answer. A LOAD whose answer
 never came is not repeated: what the board did is unknown, and the error says so.
 
-Loaded models are tracked by id; a BOOT line (the firmware restarted) clears them, and a BOOT
-arriving while a request waits raises ``AgentRebooted``.
+Loaded models are tracked by id; a BOOT line (the firmware restarted) clears them and is passed
+to ``on_boot`` (the device flavour tells the board's lifecycle), and a BOOT arriving while a
+request waits raises ``AgentRebooted``.
 """
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ import base64
 import hashlib
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from hil.agent import protocol as P
 from hil.agent.errors import (LOAD_CODES, NO_MEM, AgentCommandError, AgentError, AgentFileNotFound,
                               AgentLinkError, AgentRebooted, AgentTimeout, KpuLoadError,
                               MemoryOverflow, TransferError)
+from hil.agent.records import AgentMemory, FileStat, Hello, LoadedModel
 
 RESENT_CODES = {1001, 1002, 1003, 1017}   # the agent could not read the line: it ran nothing
 NOT_FOUND = 1012
@@ -37,60 +38,19 @@ class Stream(Protocol):
     def write(self, data: bytes) -> None: ...
 
 
-@dataclass(frozen=True)
-class Hello:
-    agent: str
-    proto: int
-    board: str
-    build: str
-    heap_total: int
-    heap_free: int
-    line_max: int
-    chunk_max: int
-    kmodel_versions: tuple[int, ...]
-    max_models: int
-    flash_size: int
-    files: bool
-
-
-@dataclass(frozen=True)
-class AgentMemory:
-    heap_total: int
-    heap_free: int          # what kpu_load_kmodel can still allocate from
-    models: int
-    model_bytes: int        # bytes of model buffers the agent holds
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    id: int
-    source: str             # the path, or the flash offset in hex
-    version: int
-    size: int               # bytes of the model buffer
-    main_mem: int
-    heap_free: int          # after the load
-
-    def __str__(self) -> str:
-        return f"model#{self.id}({self.source})"
-
-
-@dataclass(frozen=True)
-class FileStat:
-    size: int
-    sha256: str
-
-
 class AgentClient:
     """The agent protocol over ``stream``. ``name`` (rig or port) starts every error message."""
 
     def __init__(self, stream: Stream, name: str = "agent", timeout: float = 10.0, retries: int = 3,
-                 note: Callable[[str], None] | None = None, slow_timeout: float = 120.0) -> None:
+                 note: Callable[[str], None] | None = None, slow_timeout: float = 120.0,
+                 on_boot: Callable[[P.Answer], None] | None = None) -> None:
         self.stream = stream
         self.name = name
         self.timeout = timeout
         self.slow_timeout = max(slow_timeout, timeout)   # for SLOW_VERBS
         self.retries = retries
         self.note = note or (lambda _text: None)
+        self.on_boot = on_boot or (lambda _ans: None)
         self.chatter: deque[bytes] = deque(maxlen=200)
         self.boots = 0                      # BOOT lines seen
         self.last_boot: P.Answer | None = None
@@ -118,6 +78,44 @@ class AgentClient:
         self.last_boot = ans
         self.models.clear()
         self.note(f"{self.name}: firmware (re)booted: {ans.status}")
+        self.on_boot(ans)
+
+    def forget_input(self) -> None:
+        """Drop bytes read but not yet taken (the link was reopened: they belong to the old one)."""
+        self._buf = b""
+
+    def send(self, verb: str, *args: object) -> int:
+        """Write one request without waiting for its answer (a REBOOT the reset may cut off);
+        its seq."""
+        seq = self._next_seq()
+        self.stream.write(P.encode_request(seq, verb, *args))
+        return seq
+
+    def any_bytes(self, timeout: float) -> bool:
+        """Whether the firmware sends anything within ``timeout`` (kept for the next read)."""
+        if self._buf:
+            return True
+        self._buf += self.stream.read(4096, timeout)
+        return bool(self._buf)
+
+    def await_boot(self, since: int, timeout: float) -> P.Answer | None:
+        """The BOOT line after ``since`` BOOT lines were seen (None: none within ``timeout``).
+        Other lines meanwhile are chatter or answers nobody waits for any more."""
+        deadline = time.monotonic() + timeout
+        while self.boots <= since:
+            line = self._line(deadline)
+            if line is None:
+                return None
+            if P.is_framed(line):
+                try:
+                    ans = P.parse_answer(line)
+                except P.FrameError:
+                    continue
+                if ans.kind == "BOOT" and ans.seq is None:
+                    self._booted(ans)
+            elif line:
+                self.chatter.append(line)
+        return self.last_boot
 
     def _wait(self, seq: int, deadline: float, what: str) -> P.Answer | None:
         """The answer to ``seq``; None on timeout. Raises AgentRebooted on a BOOT line."""
@@ -227,6 +225,10 @@ class AgentClient:
     def hello(self) -> Hello:
         return self._hello(self.request("HELLO"))
 
+    def hello_within(self, timeout: float) -> Hello:
+        """One HELLO, no retries: AgentLinkError when no good answer came within ``timeout``."""
+        return self._hello(self.exchange("HELLO", timeout=timeout, tries=1))
+
     def _hello(self, a: P.Answer) -> Hello:
         if not a.ok:
             raise self.error("HELLO", a)
@@ -247,16 +249,16 @@ class AgentClient:
         self.models[m.id] = m
         return m
 
-    def load_file(self, path: str) -> LoadedModel:
-        ans = self.exchange("LOAD", "FILE", path)
+    def load_file(self, path: str, timeout: float | None = None) -> LoadedModel:
+        ans = self.exchange("LOAD", "FILE", path, timeout=timeout)
         if not ans.ok:
             raise self.error(f"LOAD FILE {path}", ans, path)
         return self._loaded(ans, path)
 
-    def load_flash(self, offset: int, size: int | None = None) -> LoadedModel:
+    def load_flash(self, offset: int, size: int | None = None, timeout: float | None = None) -> LoadedModel:
         args: list[object] = ["FLASH", offset] + ([size] if size is not None else [])
         source = f"{offset:#x}" if offset >= 0 else str(offset)
-        ans = self.exchange("LOAD", *args)
+        ans = self.exchange("LOAD", *args, timeout=timeout)
         if not ans.ok:
             raise self.error(f"LOAD FLASH {source}", ans, source)
         return self._loaded(ans, source)
@@ -281,23 +283,10 @@ class AgentClient:
             self.request("REBOOT")
         except AgentRebooted:               # the reset cut the answer off: the BOOT line is here
             pass
-        if self.boots > boots and self.last_boot is not None:
-            return self.last_boot
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self._line(deadline)
-            if line is None:
-                raise AgentTimeout(f"{self.name}: no BOOT line within {timeout:g} s after REBOOT")
-            if P.is_framed(line):
-                try:
-                    ans = P.parse_answer(line)
-                except P.FrameError:
-                    continue
-                if ans.kind == "BOOT":
-                    self._booted(ans)
-                    return ans
-            elif line:
-                self.chatter.append(line)
+        ans = self.await_boot(boots, timeout)
+        if ans is None:
+            raise AgentTimeout(f"{self.name}: no BOOT line within {timeout:g} s after REBOOT")
+        return ans
 
     # -- files and flash -----------------------------------------------------------------------
     def _send(self, begin: tuple[object, ...], data: bytes, what: str) -> str:
