@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -43,6 +44,16 @@ QMP_TIMEOUT_S = 3.0
 STOP_TIMEOUT_S = 5.0
 
 _LIVE: "weakref.WeakSet[QemuBoard]" = weakref.WeakSet()
+
+
+def _die_with_parent() -> None:   # pragma: no cover - runs in the child between fork and exec
+    """Linux: the emulator gets SIGTERM when the process that started it dies, even by SIGKILL
+    (atexit below covers normal exits only)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: atexit and the board's close still stop it
+        pass
 
 
 def kflash_wrap(image: bytes) -> bytes:
@@ -223,8 +234,9 @@ class QemuBoard:
         for port in ([self.port, 0] if self.port else [0]):
             log = open(self.log_path, "ab")
             try:
-                self.proc = subprocess.Popen(self._argv(port, qmp_path), stdin=subprocess.DEVNULL,
-                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                self.proc = subprocess.Popen(
+                    self._argv(port, qmp_path), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             finally:
                 log.close()
             try:
