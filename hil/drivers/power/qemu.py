@@ -107,4 +107,4 @@ def _board_for(rig: Any, state: Path, note: Note) -> Any:
         note(f"reference firmware {firmware.build_id}: {'built in %.1f s' % firmware.seconds if firmware.built else 'cached'} "
              f"({firmware.elf})")
         elf, flash_image = firmware.elf, flash_image or firmware.bin
-    return QemuBoard(elf, state, spec.binary, note=note, name=f"rig {rig.name}", flash_image=flash_image)
+    return QemuBoard(elf, state, spec.binary, note=note, name="qemu", flash_image=flash_image)
