@@ -19,6 +19,7 @@ from hil.agent.client import AgentClient
 from hil.errors import KpuLoadError, MemoryOverflow
 from hil.firmware import load_profile
 from hil.kmodel.build import BROKEN_KINDS, DEFAULT_MAIN_MEM, broken, build_v3, build_v4, build_v5_stub
+from hil.kmodel.fixtures import get_fixture
 from hil.kmodel.format import header_bytes_needed
 
 PROFILE = load_profile("csdk-agent-reference")
@@ -120,6 +121,8 @@ def test_broken_models_get_the_loader_codes(agent, kind) -> None:
     agent.put(path, broken(kind, seed=1))
     base = free(agent)
     expect = AGENT_EXPECTED[kind]
+    case = PROFILE.fixture_case(get_fixture(f"broken_{kind}"))      # what the suites will expect
+    assert (case.outcome, case.error) == (("loads", "") if expect == "load" else ("error", expect)), case
     if expect == "load":
         agent.deinit(agent.load_file(path))
     else:
