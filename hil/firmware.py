@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from hil.cases import CALL_CASES, Case, default_case, parse_cases
 from hil.errors import FirmwareProfileError
 from hil.tomlcheck import Table, named_table
 
-FAMILIES = ("maixpy",)
+FAMILIES = ("maixpy", "csdk")      # csdk: standalone-SDK firmware with the k210-hil agent (agent/)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,11 @@ class ErrorTexts:
                           # OSError from kpu.forward on a task already freed by kpu.deinit
 
     def code_of(self, text: str) -> int | None:
-        """The numeric load-error code inside a text such as 'load error:2006, ...', if any."""
+        """The numeric load-error code inside a text such as 'load error:2006, ...' (MaixPy) or
+        'ERR 2006 NO_MEM: ...' (the C-SDK agent), if any."""
+        if text.startswith("ERR "):
+            digits = text[4:].split(" ", 1)[0]
+            return int(digits) if digits.isdigit() else None
         marker = "load error:"
         i = text.find(marker)
         if i < 0:
@@ -60,7 +66,7 @@ class ErrorTexts:
 
 @dataclass(frozen=True)
 class MemorySpec:
-    gc_heap_default: int                   # bytes; Maix.utils.gc_heap_size() at first boot
+    gc_heap_default: int | None            # bytes; Maix.utils.gc_heap_size() at first boot (None: no GC heap, C SDK)
     gc_heap_configurable: bool             # utils.gc_heap_size(n) exists and takes effect on reboot
     threshold_band: tuple[int, int]        # expected largest loadable v3 file, bytes (lo, hi)
     leak_tolerance: int = 1024             # bytes per load/deinit cycle still counted as no leak
@@ -78,9 +84,26 @@ class FirmwareProfile:
     errors: ErrorTexts
     memory: MemorySpec
     path: Path | None = field(default=None, compare=False)
+    cases: dict[str, Case] = field(default_factory=dict, compare=False)   # [cases]: hil/cases.py
 
     def accepts(self, version: int) -> bool:
         return version in self.kpu.load_versions
+
+    def case(self, name: str, default_key: str | None) -> Case:
+        """What this build does with case ``name``: the [cases] entry, else ``default_key``'s
+        error (None: it loads)."""
+        return self.cases.get(name) or default_case(name, default_key, self.errors)
+
+    def fixture_case(self, fixture: Any) -> Case:
+        """What this build does with a manifest fixture (hil.kmodel.fixtures.Fixture)."""
+        return self.case(fixture.name, fixture.expected_error(self.kpu.load_versions))
+
+    def call_case(self, name: str, default_key: str | None = None) -> Case:
+        """What this build does with a call the suites make (hil.cases.CALL_CASES); calls whose
+        error the bytes decide give ``default_key``."""
+        if name not in CALL_CASES:
+            raise KeyError(f"{name!r} is not a call case (known: {', '.join(CALL_CASES)})")
+        return self.case(name, CALL_CASES[name][1] or default_key)
 
     @property
     def banner(self) -> str:
@@ -121,18 +144,42 @@ def parse_profile(path: Path) -> FirmwareProfile:
     band = m.take_int_list("threshold_band")
     if len(band) != 2 or not 0 < band[0] <= band[1]:
         raise m.fail("threshold_band", f"must be [low, high] bytes with 0 < low <= high, got {list(band)}")
-    memory = MemorySpec(gc_heap_default=m.take("gc_heap_default", int),
+    memory = MemorySpec(gc_heap_default=m.take("gc_heap_default", int, None),
                         gc_heap_configurable=m.take("gc_heap_configurable", bool),
                         threshold_band=(band[0], band[1]),
                         leak_tolerance=m.take("leak_tolerance", int, 1024))
     m.done()
-    if memory.gc_heap_default <= 0:
+    if memory.gc_heap_default is None and family == "maixpy":
+        raise m.fail("gc_heap_default", "missing (required for a MaixPy build)")
+    if memory.gc_heap_default is not None and memory.gc_heap_default <= 0:
         raise m.fail("gc_heap_default", f"{memory.gc_heap_default} bytes: must be > 0")
 
+    cases = parse_cases(top.sub("cases", required=False), errors, _case_names)
+    _check_defaults(e, errors, kpu, cases)
     top.done()
     return FirmwareProfile(name=name, family=family, version=version, build_date=build_date,
                            release_file=release_file, description=description, kpu=kpu,
-                           errors=errors, memory=memory, path=path)
+                           errors=errors, memory=memory, path=path, cases=cases)
+
+
+def _case_names() -> dict[str, str]:
+    """Every name [cases] may use: the manifest's fixtures and the suites' call cases."""
+    from hil.kmodel.fixtures import manifest   # lazy: only profiles read the model manifest
+    names = {fx.name: f"fixture ({fx.origin})" for fx in manifest()}
+    names.update({name: what for name, (what, _) in CALL_CASES.items()})
+    return names
+
+
+def _check_defaults(table: Table, errors: ErrorTexts, kpu: KpuSpec, cases: dict[str, Case]) -> None:
+    """An [errors] text left empty ("this build has no such error") must not be what a case
+    without a [cases] entry expects."""
+    from hil.kmodel.fixtures import manifest
+    wanted = [(fx.name, fx.expected_error(kpu.load_versions)) for fx in manifest()]
+    wanted += [(name, key) for name, (_, key) in CALL_CASES.items() if key]
+    for name, key in wanted:
+        if key and not getattr(errors, key) and name not in cases:
+            raise table.fail(key, f"empty, but {name} expects this error by default: give the text, or "
+                                  f"say what the build does in [cases] {name} = {{ outcome = ... }}")
 
 
 def profile_dirs(extra: list[Path] | None = None) -> list[Path]:

@@ -8,7 +8,9 @@ the key and what is allowed.
 A simulated rig has a [sim] table and ``port = "sim"``: the real port (a pty or an RFC 2217
 URL) is only known once the simulator runs, so the board layer resolves it at run time.
 Likewise a labgrid rig ([labgrid] table) takes ``port = "labgrid"`` (the default there): the
-place's NetworkSerialPort, known once the place is acquired (hil.farm.labgrid).
+place's NetworkSerialPort, known once the place is acquired (hil.farm.labgrid). An emulated
+rig (a table registered in hil.drivers.emulator, e.g. [qemu]) takes that table's name as its
+port: its power driver starts the emulator when the board opens and knows the console then.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hil.boards import BOARDS, BoardSpec
+from hil.drivers.emulator import EMULATORS, EmulatorSpec, parse_emulator
 from hil.drivers.power import PowerSpec, RigFacts, parse_power
 from hil.errors import FirmwareProfileError, RigConfigError
 from hil.firmware import FirmwareProfile, load_profile
@@ -90,6 +93,7 @@ class RigSpec:
     sim: SimRigSpec | None = None
     labgrid: LabgridSpec | None = None
     path: Path | None = field(default=None, compare=False)
+    emulator: EmulatorSpec | None = None   # a board the framework runs itself ([qemu]: hil.drivers.emulator)
 
     @property
     def is_sim(self) -> bool:
@@ -105,8 +109,16 @@ def _err(msg: str) -> RigConfigError:
     return RigConfigError(msg)
 
 
-def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False) -> str:
-    """Validate serial.port's syntax (existence is the link's business, at open time)."""
+def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False, emulated: str = "") -> str:
+    """Validate serial.port's syntax (existence is the link's business, at open time).
+    ``emulated``: the rig's emulator ([qemu] table), whose name is the port word it takes."""
+    if emulated or port in EMULATORS:
+        if not emulated:
+            raise t.fail("port", f'"{port}" is the console of an emulated board: add a [{port}] table')
+        if port != emulated:
+            raise t.fail("port", f'{port!r}: a [{emulated}] rig takes port = "{emulated}" '
+                                 f"(the emulator picks its console socket at run time)")
+        return port
     if port == LABGRID_PORT:
         if not is_labgrid:
             raise t.fail("port", '"labgrid" takes the port of a labgrid place: add a [labgrid] table '
@@ -220,6 +232,11 @@ def parse_rig(path: Path) -> RigSpec:
                          transport=s.take_choice("transport", TRANSPORTS, "pty"))
         s.done()
 
+    emulator = parse_emulator(top, path.parent)
+    if emulator is not None and (sim is not None or labgrid is not None):
+        raise _err(f"{path}: [{emulator.kind}] cannot be combined with [sim] or [labgrid]: "
+                   f"it runs its own emulated board")
+
     if sim is not None and labgrid is not None:
         raise _err(f"{path}: [labgrid] and [sim] cannot both be given: a simulated rig starts its own "
                    "simulator; export a simulator through labgrid and use a [labgrid] rig instead")
@@ -228,9 +245,11 @@ def parse_rig(path: Path) -> RigSpec:
         port = ser.take("port", str, SIM_PORT)
     elif labgrid:
         port = ser.take("port", str, LABGRID_PORT)
+    elif emulator:
+        port = ser.take("port", str, emulator.kind)
     else:
         port = ser.take("port", str)
-    port = check_port(ser, port, sim is not None, labgrid is not None)
+    port = check_port(ser, port, sim is not None, labgrid is not None, emulator.kind if emulator else "")
     baud = ser.take("baud", int, 115200)
     if baud <= 0:
         raise ser.fail("baud", f"must be > 0, got {baud}")
@@ -248,7 +267,11 @@ def parse_rig(path: Path) -> RigSpec:
                         boot_timeout=boot_timeout)
 
     power = parse_power(top, RigFacts(is_sim=sim is not None, transport=sim.transport if sim else "",
-                                      labgrid_place=labgrid.place if labgrid else ""))
+                                      labgrid_place=labgrid.place if labgrid else "",
+                                      emulator=emulator.kind if emulator else ""))
+    if emulator is not None and power.driver != EMULATORS.get(emulator.kind).power:
+        raise _err(f"{path}: power.driver: {power.driver!r} cannot power an emulated board: "
+                   f"use {EMULATORS.get(emulator.kind).power!r} (it starts the emulator)")
 
     st = top.sub("storage", required=False)
     if st is None:
@@ -269,7 +292,7 @@ def parse_rig(path: Path) -> RigSpec:
     top.done()
     return RigSpec(name=name, board=board, description=description, serial=serial, power=power,
                    firmware=firmware, storage=storage, profile=profile, sim=sim,
-                   labgrid=labgrid, path=path)
+                   labgrid=labgrid, path=path, emulator=emulator)
 
 
 def default_rig_dir() -> Path:

@@ -122,6 +122,9 @@ def test_lock_key_names_the_board(tmp_path: Path) -> None:
     sim = load_rig("farm-sim-a", RIGS)
     assert lock_key(sim, tmp_path / "r1") != lock_key(sim, tmp_path / "r2")   # another state dir
     assert lock_key(sim, tmp_path / "r1").startswith("sim-farm-sim-a-")
+    emulated = load_rig("qemu-csdk", RIGS)                                     # its flash is a file too
+    assert lock_key(emulated, tmp_path / "r1").startswith("qemu-qemu-csdk-")
+    assert lock_key(emulated, tmp_path / "r1") != lock_key(emulated, tmp_path / "r2")
     net = load_rig("farm-ser2net", RIGS)
     assert lock_key(net, tmp_path) == "net-bench2.example.org-7001"
     dev = tmp_path / "ttyUSB7"

@@ -99,8 +99,8 @@ def _probe(rig) -> int:
               + ("" if board.firmware_version in ("", rig.profile.version)
                  else f" (profile {rig.profile.name} expects {rig.profile.version})"))
         print(f"probe: banner: {board.banner}")
-        print(f"probe: GC heap {device.gc_heap_size()} bytes, free {mem.gc_free}; "
-              f"system heap free {mem.sys_heap_free} bytes")
+        gc = f"GC heap {device.gc_heap_size()} bytes, free {mem.gc_free}; " if device.supports("gc_heap") else ""
+        print(f"probe: {gc}system heap free {mem.sys_heap_free} bytes")
         sd = device.sd_present()
         print(f"probe: SD card {'present' if sd else 'absent'}"
               + ("" if sd == rig.storage.sd else f" (rig says storage.sd = {str(rig.storage.sd).lower()})"))

@@ -24,6 +24,8 @@ _HEX64 = re.compile(rb"\b([0-9a-f]{64})\b")
 class MicroPythonDevice(Device):
     """Device API over the raw REPL of a board whose lifecycle is ``lifecycle``."""
 
+    features = frozenset({"repl", "gc_heap", "flash_files", "kpu_forward"})
+
     def __init__(self, lifecycle: Any, repl: Repl, rig: Any) -> None:
         self.lifecycle = lifecycle
         self.repl = repl
