@@ -303,7 +303,7 @@ def test_qemu_rig_and_csdk_profile() -> None:
     (lambda t: t.replace('firmware = "reference"', 'firmware = "mine"'), "qemu.firmware: 'mine': not one of: reference"),
     (lambda t: t + 'elf = "nope.elf"\n', r"qemu.elf: 'nope.elf': no such file"),
     (lambda t: t + "ram = 64\n", r"unknown key.*ram|ram.*allowed"),
-    (lambda t: t + '[sim]\nfirmware = "maixpy-v0.6.2-full"\n', r"\[qemu\] cannot be combined with \[sim\]"),
+    (lambda t: t + '[sim]\nbuild = "maixpy-v0.6.2-full"\n', r"\[qemu\] cannot be combined with \[sim\]"),
     (lambda t: t + 'binary = ""\n', r"qemu.binary: '': must not be empty"),
     (lambda t: t.split("[qemu]")[0].replace('port = "qemu"', 'port = "/dev/ttyUSB0"'),
      r"power.driver: 'qemu' powers an emulated board: add a \[qemu\] table"),
