@@ -4,10 +4,11 @@ The checkout keeps its layout (suites/, rigs/, fixtures/models/ beside hil/). In
 folders live inside the hil package, so ``pip install k210-hil`` carries what a user starts
 with and installs no top-level ``suites``:
 
-    hil/, k210sim/ (when present)   -> hil/..., k210sim/...   the packages, found by listing
+    hil/, k210sim/                  -> hil/..., k210sim/...   the packages, found by listing
     suites/                         -> hil/suites/            ``pytest --pyargs hil.suites``
     rigs/, rigs/firmware/, pools/   -> hil/rigs/...           the shipped rigs and firmware profiles
     fixtures/models/                -> hil/fixtures/models/   the manifest and the committed kmodels
+    agent/                          -> hil/agent/sources/     the C agent and its reference firmware
 
 hil.resources finds them in either place. tests/test_wheel.py checks that every tracked file of
 these folders lands in the wheel, so a new kind of data file cannot be left behind unnoticed.
@@ -22,16 +23,18 @@ MAPPED = {
     "hil.rigs.pools": "rigs/pools",
     "hil.fixtures": "fixtures",
     "hil.fixtures.models": "fixtures/models",
+    "hil.agent.sources": "agent",
 }
 # Data files that are not Python modules. Large model fixtures are never shipped: they are built
 # on first use from their recipe in the manifest (hil.kmodel.fixtures.ensure_fixture).
 DATA = {
-    "hil": ["sim/*.c", "project/templates/*.tmpl", "project/templates/*/*.tmpl"],
+    "hil": ["project/templates/*.tmpl"],
     "hil.rigs": ["*.toml"],
     "hil.rigs.firmware": ["*.toml"],
     "hil.rigs.pools": ["*.toml"],
     "hil.fixtures.models": ["manifest.toml", "*.kmodel"],
-    # the simulator package of its own (k210-hil[sim]), once it lands beside hil/
+    "hil.agent.sources": ["**/*.c", "**/*.h", "**/*.ld"],
+    # the simulator, a package of its own in this distribution (its extra: k210-hil[sim])
     "k210sim": ["**/*.c", "**/*.h", "**/*.toml", "**/*.json", "**/*.txt", "**/*.py.in", "**/*.wat"],
 }
 

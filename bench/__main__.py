@@ -4,7 +4,7 @@
     bench/run --smoke                     # small sizes, every metric, about 1.5 minutes (CI)
     ./dev python -m bench --only upload,isp --sizes 64K,512K --fast-baud 3000000
 
-Everything runs on simulated boards, each ``python -m hil sim serve --pace line`` in its own
+Everything runs on simulated boards, each ``python -m k210sim serve --pace line`` in its own
 process, so bytes take their wire time (10 bits a byte at the current baud) and the ratios
 against the line rate and against mpremote/kflash on the same rig mean something even on a
 busy machine. The table is also written as markdown and JSON (default results/bench/bench.md

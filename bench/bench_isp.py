@@ -37,8 +37,8 @@ from pathlib import Path
 from hil.boards import get_board
 from hil.isp.flasher import IspFlasher
 from hil.isp.image import KfpkgEntry, write_kfpkg
-from hil.sim.control import ControlClient
-from hil.sim.wrap import wrap_env
+from k210sim.control import ControlClient
+from k210sim.wrap import wrap_env
 
 ADDR = 0x300000
 DEFAULT_RUNS = "115200:96K,1500000:1M"
@@ -46,12 +46,12 @@ KFLASH_BOARD = {"maix-bit": "bit", "maix-dock": "dan", "maix-go": "goE", "maixdu
 
 
 class Sim:
-    """`hil sim serve` in its own process, so the simulator's threads never share a GIL with the
+    """`python -m k210sim serve` in its own process, so the simulator's threads never share a GIL with the
     client under test (kflash runs in its own process too)."""
 
     def __init__(self, state: Path, board: str) -> None:
         self.state = state
-        self.proc = subprocess.Popen([sys.executable, "-m", "hil", "sim", "serve", "--state", str(state),
+        self.proc = subprocess.Popen([sys.executable, "-m", "k210sim", "serve", "--state", str(state),
                                       "--board", board, "--pace", "line", "--rfc2217", "none"],
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None

@@ -271,14 +271,14 @@ def median(values: list[float]) -> float:
 
 # -- the simulator in its own process ----------------------------------------------------------------
 class BenchSim:
-    """``python -m hil sim serve --pace line`` in its own process (its threads never share a GIL
+    """``python -m k210sim serve --pace line`` in its own process (its threads never share a GIL
     with the client being timed), stopped by its pid. Wraps hil.board.simprocess.SimProcess, which bounds
     the start-up wait and kills the child if this process dies."""
 
     def __init__(self, state: Path, board: str = "maix-bit", firmware: str = "maixpy-v0.6.2-full",
                  pace: str = "line") -> None:
         from hil.board.simprocess import SimProcess
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         self.state = Path(state)
         self.proc = SimProcess(self.state, board, firmware, pace, log_path=self.state.parent / f"{self.state.name}.log")
         self.endpoints = self.proc.start()
@@ -295,7 +295,7 @@ class BenchSim:
             return f.read(n)
 
     def sd_file(self, name: str) -> Path:
-        """The host file behind /sd/<name> (hil.sim.storage keeps the card in state/sd)."""
+        """The host file behind /sd/<name> (k210sim.storage keeps the card in state/sd)."""
         return self.state / "sd" / name
 
     def close(self) -> None:

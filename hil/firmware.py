@@ -1,22 +1,23 @@
 """Firmware profiles: what a firmware build is expected to do, as data (rigs/firmware/NAME.toml).
 
 A profile is read by the suites (what to expect: accepted kmodel versions, exact error texts,
-the band the memory threshold must land in) and by the simulated board (the optional [sim]
-table: how the simulated build behaves). For a healthy simulated build the two agree; the
-deliberately regressed profile keeps the healthy expectations but a worse [sim] table, so the
-suites can prove they catch the regression.
+the band the memory threshold must land in). The simulated board never reads it: how a
+simulated build behaves is the simulator's own knowledge, from the firmware source (package
+k210sim), so a green run on the simulator compares two independent truths.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from hil.cases import CALL_CASES, Case, default_case, parse_cases
 from hil.errors import FirmwareProfileError
 from hil.rigdirs import RigSearch
 from hil.tomlcheck import Table, named_table
 
-FAMILIES = ("maixpy",)
+FAMILIES = ("maixpy", "csdk")      # csdk: standalone-SDK firmware with the k210-hil agent (agent/)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ class ErrorTexts:
                           # OSError from kpu.forward on a task already freed by kpu.deinit
 
     def code_of(self, text: str) -> int | None:
-        """The numeric load-error code inside a text such as 'load error:2006, ...', if any."""
+        """The numeric load-error code inside a text such as 'load error:2006, ...' (MaixPy) or
+        'ERR 2006 NO_MEM: ...' (the C-SDK agent), if any."""
+        if text.startswith("ERR "):
+            digits = text[4:].split(" ", 1)[0]
+            return int(digits) if digits.isdigit() else None
         marker = "load error:"
         i = text.find(marker)
         if i < 0:
@@ -62,20 +67,10 @@ class ErrorTexts:
 
 @dataclass(frozen=True)
 class MemorySpec:
-    gc_heap_default: int                   # bytes; Maix.utils.gc_heap_size() at first boot
+    gc_heap_default: int | None            # bytes; Maix.utils.gc_heap_size() at first boot (None: no GC heap, C SDK)
     gc_heap_configurable: bool             # utils.gc_heap_size(n) exists and takes effect on reboot
     threshold_band: tuple[int, int]        # expected largest loadable v3 file, bytes (lo, hi)
     leak_tolerance: int = 1024             # bytes per load/deinit cycle still counted as no leak
-
-
-@dataclass(frozen=True)
-class SimSpec:
-    """How the simulated build behaves. Ignored on real boards."""
-    image_size: int          # payload bytes of the simulator's firmware image (realistic .bin size)
-    runtime_ram: int         # bytes of the 6 MiB general SRAM the running image takes
-    boot_sys_alloc: int      # system heap the firmware allocates at boot (LCD, sensor buffers)
-    deinit_leak: int = 0     # bytes kpu.deinit fails to return (a regressed build leaks)
-    flash_id: str = "0xc8:0x17"
 
 
 @dataclass(frozen=True)
@@ -89,11 +84,27 @@ class FirmwareProfile:
     kpu: KpuSpec
     errors: ErrorTexts
     memory: MemorySpec
-    sim: SimSpec | None = None
     path: Path | None = field(default=None, compare=False)
+    cases: dict[str, Case] = field(default_factory=dict, compare=False)   # [cases]: hil/cases.py
 
     def accepts(self, version: int) -> bool:
         return version in self.kpu.load_versions
+
+    def case(self, name: str, default_key: str | None) -> Case:
+        """What this build does with case ``name``: the [cases] entry, else ``default_key``'s
+        error (None: it loads)."""
+        return self.cases.get(name) or default_case(name, default_key, self.errors)
+
+    def fixture_case(self, fixture: Any) -> Case:
+        """What this build does with a manifest fixture (hil.kmodel.fixtures.Fixture)."""
+        return self.case(fixture.name, fixture.expected_error(self.kpu.load_versions))
+
+    def call_case(self, name: str, default_key: str | None = None) -> Case:
+        """What this build does with a call the suites make (hil.cases.CALL_CASES); calls whose
+        error the bytes decide give ``default_key``."""
+        if name not in CALL_CASES:
+            raise KeyError(f"{name!r} is not a call case (known: {', '.join(CALL_CASES)})")
+        return self.case(name, CALL_CASES[name][1] or default_key)
 
     @property
     def banner(self) -> str:
@@ -134,47 +145,42 @@ def parse_profile(path: Path) -> FirmwareProfile:
     band = m.take_int_list("threshold_band")
     if len(band) != 2 or not 0 < band[0] <= band[1]:
         raise m.fail("threshold_band", f"must be [low, high] bytes with 0 < low <= high, got {list(band)}")
-    memory = MemorySpec(gc_heap_default=m.take("gc_heap_default", int),
+    memory = MemorySpec(gc_heap_default=m.take("gc_heap_default", int, None),
                         gc_heap_configurable=m.take("gc_heap_configurable", bool),
                         threshold_band=(band[0], band[1]),
                         leak_tolerance=m.take("leak_tolerance", int, 1024))
     m.done()
-    if memory.gc_heap_default <= 0:
+    if memory.gc_heap_default is None and family == "maixpy":
+        raise m.fail("gc_heap_default", "missing (required for a MaixPy build)")
+    if memory.gc_heap_default is not None and memory.gc_heap_default <= 0:
         raise m.fail("gc_heap_default", f"{memory.gc_heap_default} bytes: must be > 0")
 
-    sim = None
-    s = top.sub("sim", required=False)
-    if s is not None:
-        sim = SimSpec(image_size=s.take("image_size", int),
-                      runtime_ram=s.take("runtime_ram", int),
-                      boot_sys_alloc=s.take("boot_sys_alloc", int),
-                      deinit_leak=s.take("deinit_leak", int, 0),
-                      flash_id=s.take("flash_id", str, "0xc8:0x17"))
-        s.done()
-        _check_sim(s, sim, memory)
+    cases = parse_cases(top.sub("cases", required=False), errors, _case_names)
+    _check_defaults(e, errors, kpu, cases)
     top.done()
     return FirmwareProfile(name=name, family=family, version=version, build_date=build_date,
                            release_file=release_file, description=description, kpu=kpu,
-                           errors=errors, memory=memory, sim=sim, path=path)
+                           errors=errors, memory=memory, path=path, cases=cases)
 
 
-GENERAL_SRAM = 6 * 1024 * 1024          # K210 SRAM outside the 2 MiB the KPU keeps
-FLASH_SIZE = 16 * 1024 * 1024
-IMAGE_WRAPPER = 1 + 4 + 32              # flag byte, length, SHA-256 around a flashed image
+def _case_names() -> dict[str, str]:
+    """Every name [cases] may use: the manifest's fixtures and the suites' call cases."""
+    from hil.kmodel.fixtures import manifest   # lazy: only profiles read the model manifest
+    names = {fx.name: f"fixture ({fx.origin})" for fx in manifest()}
+    names.update({name: what for name, (what, _) in CALL_CASES.items()})
+    return names
 
 
-def _check_sim(table: Table, sim: SimSpec, memory: MemorySpec) -> None:
-    """A simulated build must fit the K210 it pretends to run on."""
-    if not 0 < sim.image_size <= FLASH_SIZE - IMAGE_WRAPPER:
-        raise table.fail("image_size", f"{sim.image_size} bytes: must be 1..{FLASH_SIZE - IMAGE_WRAPPER} "
-                                        f"(the image and its wrapper must fit the 16 MiB flash)")
-    for key in ("runtime_ram", "boot_sys_alloc", "deinit_leak"):
-        if getattr(sim, key) < 0:
-            raise table.fail(key, f"{getattr(sim, key)} bytes: must be >= 0")
-    used = sim.runtime_ram + sim.boot_sys_alloc + memory.gc_heap_default
-    if used >= GENERAL_SRAM:
-        raise table.fail("runtime_ram", f"runtime_ram + boot_sys_alloc + memory.gc_heap_default = {used} "
-                                        f"bytes leaves no system heap in the K210's {GENERAL_SRAM} bytes")
+def _check_defaults(table: Table, errors: ErrorTexts, kpu: KpuSpec, cases: dict[str, Case]) -> None:
+    """An [errors] text left empty ("this build has no such error") must not be what a case
+    without a [cases] entry expects."""
+    from hil.kmodel.fixtures import manifest
+    wanted = [(fx.name, fx.expected_error(kpu.load_versions)) for fx in manifest()]
+    wanted += [(name, key) for name, (_, key) in CALL_CASES.items() if key]
+    for name, key in wanted:
+        if key and not getattr(errors, key) and name not in cases:
+            raise table.fail(key, f"empty, but {name} expects this error by default: give the text, or "
+                                  f"say what the build does in [cases] {name} = {{ outcome = ... }}")
 
 
 def profile_dirs(extra: list[Path] | None = None) -> list[Path]:

@@ -201,9 +201,12 @@ class Link:
             self._sock = ser._socket
         self._log.note(f"opened {self.url} at {self._baud} baud")
 
-    def reopen(self, timeout: float) -> None:
-        """Close and open again, retrying until ``timeout`` (a USB port vanishes while powered off)."""
+    def reopen(self, timeout: float, url: str | None = None) -> None:
+        """Close and open again, retrying until ``timeout`` (a USB port vanishes while powered off);
+        at ``url`` when the port moved (an emulator restarted on another socket)."""
         self.close()
+        if url and url != self._open_url:
+            self._open_url, self.url = url, redact_url(url)
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -15,6 +15,7 @@ _PLACES = {
     "rigs": (HIL / "rigs", HIL.parent / "rigs"),
     "fixtures": (HIL / "fixtures" / "models", HIL.parent / "fixtures" / "models"),
     "suites": (HIL / "suites", HIL.parent / "suites"),
+    "agent": (HIL / "agent" / "sources", HIL.parent / "agent"),     # the C agent and reference firmware
 }
 
 
@@ -24,7 +25,7 @@ def installed() -> bool:
 
 
 def shipped(name: str) -> Path:
-    """The shipped folder ``name`` ("rigs", "fixtures", "suites"), wherever hil runs from."""
+    """The shipped folder ``name`` ("rigs", "fixtures", "suites", "agent"), wherever hil runs from."""
     inside, checkout = _PLACES[name]
     return inside if inside.is_dir() or not checkout.is_dir() else checkout
 

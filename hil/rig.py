@@ -8,7 +8,9 @@ the key and what is allowed.
 A simulated rig has a [sim] table and ``port = "sim"``: the real port (a pty or an RFC 2217
 URL) is only known once the simulator runs, so the board layer resolves it at run time.
 Likewise a labgrid rig ([labgrid] table) takes ``port = "labgrid"`` (the default there): the
-place's NetworkSerialPort, known once the place is acquired (hil.farm.labgrid).
+place's NetworkSerialPort, known once the place is acquired (hil.farm.labgrid). An emulated
+rig (a table registered in hil.drivers.emulator, e.g. [qemu]) takes that table's name as its
+port: its power driver starts the emulator when the board opens and knows the console then.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from hil import ports
 from hil.boards import BOARDS, BoardSpec
+from hil.drivers.emulator import EMULATORS, EmulatorSpec, parse_emulator
 from hil.drivers.power import PowerSpec, RigFacts, parse_power
 from hil.errors import FirmwareProfileError, RigConfigError
 from hil.firmware import FirmwareProfile, load_profile
@@ -59,12 +62,11 @@ class StorageSpec:
 
 @dataclass(frozen=True)
 class SimRigSpec:
-    firmware: str                   # profile whose image the simulator flashes at start
+    build: str                      # the simulator's firmware build to flash at start (a name
+                                    # `python -m k210sim builds` lists; checked by the simulator)
     sd: bool = True                 # whether the simulated card is inserted
     pace: str = "line"              # "line": bytes take their wire time; "off": as fast as possible
     transport: str = "pty"          # which simulator front end the link uses
-    firmware_path: str = ""         # the profile file found for `firmware` (the simulator gets this,
-                                    # so profiles next to a rig outside ./rigs work too)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class RigSpec:
     sim: SimRigSpec | None = None
     labgrid: LabgridSpec | None = None
     path: Path | None = field(default=None, compare=False)
+    emulator: EmulatorSpec | None = None   # a board the framework runs itself ([qemu]: hil.drivers.emulator)
 
     @property
     def is_sim(self) -> bool:
@@ -105,8 +108,16 @@ def _err(msg: str) -> RigConfigError:
     return RigConfigError(msg)
 
 
-def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False) -> str:
-    """Validate serial.port's syntax (existence is the link's business, at open time)."""
+def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False, emulated: str = "") -> str:
+    """Validate serial.port's syntax (existence is the link's business, at open time).
+    ``emulated``: the rig's emulator ([qemu] table), whose name is the port word it takes."""
+    if emulated or port in EMULATORS:
+        if not emulated:
+            raise t.fail("port", f'"{port}" is the console of an emulated board: add a [{port}] table')
+        if port != emulated:
+            raise t.fail("port", f'{port!r}: a [{emulated}] rig takes port = "{emulated}" '
+                                 f"(the emulator picks its console socket at run time)")
+        return port
     if port == LABGRID_PORT:
         if not is_labgrid:
             raise t.fail("port", '"labgrid" takes the port of a labgrid place: add a [labgrid] table '
@@ -176,20 +187,23 @@ def parse_rig(path: Path) -> RigSpec:
 
     s = top.sub("sim", required=False)
     sim = None
-    sim_profile = None
     if s is not None:
-        sim_fw = s.take("firmware", str, profile_name)
-        try:
-            sim_profile = load_profile(sim_fw, [path.parent / "firmware"])
-        except FirmwareProfileError as exc:
-            raise s.fail("firmware", str(exc)) from None
-        if sim_profile.sim is None:
-            raise s.fail("firmware", f"profile {sim_fw!r} has no [sim] table: the simulator cannot run it")
-        sim = SimRigSpec(firmware=sim_fw, sd=s.take("sd", bool, True),
+        if "firmware" in s.data:
+            raise s.fail("firmware", "renamed: [sim] build names the simulator's firmware build "
+                                     "(e.g. build = \"maixpy-v0.6.2-full\"; `python -m k210sim builds` "
+                                     "lists them), not a firmware profile")
+        build = s.take("build", str)
+        if not build or not all(c.isalnum() or c in "-_." for c in build):
+            raise s.fail("build", f"{build!r} is not a build name (letters, digits, - _ .)")
+        sim = SimRigSpec(build=build, sd=s.take("sd", bool, True),
                          pace=s.take_choice("pace", PACES, "line"),
-                         transport=s.take_choice("transport", TRANSPORTS, "pty"),
-                         firmware_path=str(sim_profile.path or ""))
+                         transport=s.take_choice("transport", TRANSPORTS, "pty"))
         s.done()
+
+    emulator = parse_emulator(top, path.parent)
+    if emulator is not None and (sim is not None or labgrid is not None):
+        raise _err(f"{path}: [{emulator.kind}] cannot be combined with [sim] or [labgrid]: "
+                   f"it runs its own emulated board")
 
     if sim is not None and labgrid is not None:
         raise _err(f"{path}: [labgrid] and [sim] cannot both be given: a simulated rig starts its own "
@@ -199,9 +213,11 @@ def parse_rig(path: Path) -> RigSpec:
         port = ser.take("port", str, SIM_PORT)
     elif labgrid:
         port = ser.take("port", str, LABGRID_PORT)
+    elif emulator:
+        port = ser.take("port", str, emulator.kind)
     else:
         port = ser.take("port", str)
-    port = check_port(ser, port, sim is not None, labgrid is not None)
+    port = check_port(ser, port, sim is not None, labgrid is not None, emulator.kind if emulator else "")
     baud = ser.take("baud", int, 115200)
     if not 0 < baud <= MAX_BAUD:
         raise ser.fail("baud", f"{baud}: must be 1..{MAX_BAUD}")
@@ -220,7 +236,11 @@ def parse_rig(path: Path) -> RigSpec:
                         boot_timeout=boot_timeout)
 
     power = parse_power(top, RigFacts(is_sim=sim is not None, transport=sim.transport if sim else "",
-                                      labgrid_place=labgrid.place if labgrid else ""))
+                                      labgrid_place=labgrid.place if labgrid else "",
+                                      emulator=emulator.kind if emulator else ""))
+    if emulator is not None and power.driver != EMULATORS.get(emulator.kind).power:
+        raise _err(f"{path}: power.driver: {power.driver!r} cannot power an emulated board: "
+                   f"use {EMULATORS.get(emulator.kind).power!r} (it starts the emulator)")
 
     st = top.sub("storage", required=False)
     if st is None:
@@ -229,8 +249,6 @@ def parse_rig(path: Path) -> RigSpec:
         fw_end = 0
         if image is not None:
             fw_end = image.stat().st_size
-        if sim_profile is not None and sim_profile.sim is not None:
-            fw_end = max(fw_end, sim_profile.sim.image_size + 5 + 32)  # kflash header + sha256
         storage = StorageSpec(sd=st.take("sd", bool, True),
                               model_offset=st.take("model_offset", int, 0x300000),
                               second_model_offset=st.take("second_model_offset", int, 0x500000))
@@ -243,7 +261,7 @@ def parse_rig(path: Path) -> RigSpec:
     top.done()
     return RigSpec(name=name, board=board, description=description, serial=serial, power=power,
                    firmware=firmware, storage=storage, profile=profile, sim=sim,
-                   labgrid=labgrid, path=path)
+                   labgrid=labgrid, path=path, emulator=emulator)
 
 
 def rig_search(rig_dir: "Path | str | RigSearch | None" = None) -> RigSearch:

@@ -4,7 +4,10 @@ The expected text of each case is the firmware profile's (``firmware.errors``), 
 the one inside that text (``firmware.errors.code_of``); tests assert ``KpuLoadError.text`` and
 ``.code``, not the exception class (profiles do not list it). Which error a broken fixture gets is
 the manifest's ``Fixture.expected_error(profile.kpu.load_versions)`` (hil/kmodel/verdict.py
-explains each choice).
+explains each choice), unless the profile's [cases] table says what this build does instead:
+it loads (a known weakness, reported as one: a warning and a ``known_weakness`` property), a
+different error, or a fault (the board crashes: the load must end in bounded time, the recovery
+ladder must bring the board back, and the test says which rung did).
 
 After each failed load: the free system heap is back where it was before it (within the
 profile's leak_tolerance), and the board still loads a good model (the smallest committed fixture
@@ -30,66 +33,65 @@ from . import kpu_support as ks
 
 
 @pytest.fixture
-def good(models) -> str:
-    return models.good()
-
-
-@pytest.fixture
-def rejected(device, kpu, firmware, good):
-    """rejected(source, key, what): the exact error, no heap left behind, a good model still loads."""
-    def check(source, key: str, what: str) -> None:
-        before = device.memory().sys_heap_free
-        ks.expect_load_error(kpu, source, firmware, key, what)
-        ks.check_no_residue(device, firmware, before, f"the failed load of {what}")
-        ks.check_still_loads(kpu, good, f"the failed load of {what}")
+def rejected(checks, firmware):
+    """rejected(source, call case, what): what the profile says this build does with the call
+    (by default the case's error), no heap left behind, a good model still loads."""
+    def check(source, case: str, what: str) -> None:
+        ks.check_case(checks, firmware.call_case(case), source, what)
     return check
 
 
 @pytest.mark.parametrize("fx", broken_models(), ids=lambda f: f.name)
-def test_broken_model_rejected(models, firmware, rejected, fx) -> None:
+def test_broken_model_rejected(request, models, firmware, checks, fx) -> None:
+    ks.known_mismatch(request, firmware, fx.name)
     path = models.put(fx)
-    key = fx.expected_error(firmware.kpu.load_versions)
-    assert key is not None, f"manifest says {fx.name} loads; it is not a broken fixture"
-    rejected(path, key, f"{fx.name} ({fx.origin})")
+    assert fx.expected_error(firmware.kpu.load_versions) is not None, \
+        f"manifest says {fx.name} loads; it is not a broken fixture"
+    ks.check_case(checks, firmware.fixture_case(fx), path, f"{fx.name} ({fx.origin})")
 
 
 @pytest.mark.parametrize("fx", smallest_per_version(), ids=lambda f: f.name)
-def test_unsupported_version_rejected(models, firmware, rejected, fx) -> None:
+def test_unsupported_version_rejected(request, models, firmware, checks, fx) -> None:
     if firmware.accepts(fx.version):
         pytest.skip(f"{firmware.name} loads kmodel v{fx.version}: test_load_sd.py loads it")
     if fx.version == 4:
         pytest.skip("v4 on a build without the v4 loader is test_v4_on_build_without_v4_loader "
                     "(the known v4 load bug)")
-    rejected(models.put(fx), "version", f"{fx.name} (kmodel v{fx.version})")
+    ks.known_mismatch(request, firmware, fx.name)
+    ks.check_case(checks, firmware.fixture_case(fx), models.put(fx), f"{fx.name} (kmodel v{fx.version})")
 
 
 @pytest.mark.firmware(rejects=4)
-def test_v4_on_build_without_v4_loader(models, rejected) -> None:
+def test_v4_on_build_without_v4_loader(models, firmware, checks) -> None:
     """The field notes' v4 load bug: the V3-only error, reported as the known xfail."""
     fx = min((f for f in well_formed() if f.version == 4 and f.committed), key=lambda f: f.size)
-    rejected(models.put(fx), "version", f"{fx.name} (kmodel v4)")
+    ks.check_case(checks, firmware.fixture_case(fx), models.put(fx), f"{fx.name} (kmodel v4)")
     pytest.xfail(ks.KNOWN_V4_BUG)
 
 
 def test_non_kmodel_path_rejected(models, firmware, rejected) -> None:
     path = models.put(committed_loadable(firmware.kpu.load_versions)[0], models.path("model_with_wrong_extension.bin"))
-    rejected(path, "path_format", f"a good model named {path}")
+    rejected(path, "non_kmodel_path", f"a good model named {path}")
 
 
 @pytest.mark.parametrize("where", ["store", "flash"])
-def test_missing_file_rejected(device, files, models, rejected, where) -> None:
+def test_missing_file_rejected(request, device, files, models, firmware, rejected, where) -> None:
+    if where == "flash":
+        ks.require(device, "flash_files")
+    ks.known_mismatch(request, firmware, "missing_file")
     path = models.path("no_such_model.kmodel") if where == "store" else FLASH_PREFIX + "no_such_model.kmodel"
     device.remove(path, missing_ok=True)
     files.forget(path)
-    rejected(path, "missing_file", f"missing file {path}")
+    rejected(path, "missing_file" if where == "store" else "missing_file_flash", f"missing file {path}")
 
 
-def test_sd_card_absent(device, rejected) -> None:
+def test_sd_card_absent(request, device, firmware, rejected) -> None:
     if device.sd_present():
         pytest.skip("this rig has an SD card mounted at /sd: the card-absent case runs on a rig without one "
                     "(storage.sd = false); the suites never pull the card")
+    ks.known_mismatch(request, firmware, "missing_file")
     path = SD_DIR + "/model.kmodel"
-    rejected(path, "missing_file", f"{path} with no SD card")
+    rejected(path, "sd_card_absent", f"{path} with no SD card")
 
 
 def test_too_many_models_at_once(device, kpu, firmware, good) -> None:

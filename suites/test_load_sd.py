@@ -10,7 +10,9 @@ profile (``kpu.load_versions``):
   the test is reported as xfailed with the known reason (the field notes' v4 load bug), so the old
   build shows the bug and nothing fails;
 - any other version it does not load (v5 on every MaixPy-v1 build): skipped here, with a reason
-  naming the test in test_load_errors.py that asserts the rejection.
+  naming the test in test_load_errors.py that asserts the rejection;
+- a fixture the profile's [cases] says this build fails on (an error, or a fault): held to that
+  (kpu_support.check_case) instead of loaded.
 
 Big fixtures (made on demand, ``committed = false``): memory is not what this suite tests, so those
 bigger than half the profile's threshold band are left to test_memory_threshold.py (skipped with
@@ -49,7 +51,7 @@ def _load_timed(device, kpu, path: str, measure, key: str) -> None:
 
 @pytest.mark.requires_sd
 @pytest.mark.parametrize("fx", well_formed(), ids=lambda f: f.name)
-def test_model_loads_from_sd(device, kpu, models, firmware, rig, measure, fx) -> None:
+def test_model_loads_from_sd(device, kpu, models, firmware, rig, measure, request, fx) -> None:
     if not firmware.accepts(fx.version) and fx.version != 4:
         smallest = {f.version: f.name for f in smallest_per_version()}
         pytest.skip(f"{firmware.name} does not load kmodel v{fx.version} (loads {ks.versions(firmware)}); "
@@ -65,6 +67,10 @@ def test_model_loads_from_sd(device, kpu, models, firmware, rig, measure, fx) ->
             pytest.skip(f"{fx.name} ({fx.size} bytes) would take {ks.upload_seconds(rig, fx.size):.0f} s "
                         f"to upload at rig {rig.name}'s baud; set serial.fast_baud to include it")
     path = models.put(fx, f"{SD_DIR}/{fx.path.name}")
+    case = firmware.fixture_case(fx)
+    if case.declared and not case.loads:
+        ks.check_case(request.getfixturevalue("checks"), case, path, f"{fx.name} from {path}")
+        return
     if not firmware.accepts(fx.version):       # v4 on a build without the v4 loader
         ks.expect_load_error(kpu, path, firmware, "version", f"{fx.name} (kmodel v4) from {path}")
         pytest.xfail(ks.KNOWN_V4_BUG)

@@ -55,7 +55,7 @@ def _context(where: str, free: int, edge: ks.Edge) -> str:
 
 def _sd_seed(device, memory_edges, sd_probe, free0: int) -> int:
     """The SD threshold at this GC heap size: remembered from this session, or measured now."""
-    gc_heap = device.gc_heap_size()
+    gc_heap = ks.gc_heap(device)
     known = memory_edges.recall(gc_heap, free0)
     if known is None:
         # Not measured on this worker (xdist spreads this module over rigs): gallop from what
@@ -68,7 +68,7 @@ def _sd_seed(device, memory_edges, sd_probe, free0: int) -> int:
 @pytest.mark.requires_sd
 @pytest.mark.power_cycle
 def test_threshold_sd(device, kpu, models, memory_edges, firmware, measure, sd_probe) -> None:
-    gc_heap = device.gc_heap_size()
+    gc_heap = ks.gc_heap(device)
     free0 = measure("sys_heap_free_at_boot_bytes", device.memory().sys_heap_free, "bytes")
     good = models.good()
     probe = sd_probe(free0)

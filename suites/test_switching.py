@@ -1,8 +1,8 @@
 """Switching models (A, B: v3, about 60 % and 58 % of the free system heap: each fits alone, never
 both). N switches (``--switch-cycles N``, $HIL_SWITCH_CYCLES, 20) are 2N load/deinit cycles; after
 each deinit the free heap is back at its baseline within leak_tolerance per cycle so far. Without
-deinit, B fails with the profile's memory error while A is loaded. A second deinit is a no-op, and
-kpu.forward on a freed task raises the profile's ``errors.param`` OSError; the board still loads.
+deinit, B fails with the profile's memory error while A is loaded (A, B: models.sized). A second
+deinit is a no-op; kpu.forward on a freed task raises ``errors.param`` (skipped where no forward).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ SHARES = (0.60, 0.58)
 def big_pair(device, models, memory_edges) -> list[tuple[str, int]]:
     """(path, size) of A and B on the board, sized from the free system heap now."""
     sizes = memory_edges.pair(device.memory().sys_heap_free, SHARES)
-    return [(models.made(Recipe("v3", size=size, main_mem=DEFAULT_MAIN_MEM, seed=seed),
-                         models.path(f"switch_{label}.kmodel")), size)
+    return [(models.sized(Recipe("v3", size=size, main_mem=DEFAULT_MAIN_MEM, seed=seed),
+                          models.path(f"switch_{label}.kmodel")), size)
             for label, size, seed in (("a", sizes[0], 1), ("b", sizes[1], 2))]
 
 
@@ -80,7 +80,9 @@ def test_second_large_load_without_deinit_fails(device, kpu, firmware, big_pair)
         ks.fail(f"after kpu.deinit(A) model B ({size_b} bytes) still does not load: {exc.exc_type}: {exc.text}")
 
 
-def test_deinit_twice_and_use_after_deinit(device, kpu, models, firmware) -> None:
+def test_deinit_twice_and_use_after_deinit(request, device, kpu, models, firmware) -> None:
+    ks.require(device, "kpu_forward")
+    ks.known_mismatch(request, firmware, "use_after_deinit")
     good, tolerance = models.good(), firmware.memory.leak_tolerance
     task = kpu.load(good)
     try:

@@ -1,9 +1,9 @@
 """Shared fixtures for the framework's own tests.
 
-``sim_server``: a simulated Maix Bit (hil.sim.server.SimServer) in a fresh state dir under
+``sim_server``: a simulated Maix Bit (k210sim.server.SimServer) in a fresh state dir under
 tmp_path, line pacing off, RFC 2217 front end on 127.0.0.1 (any free port), stopped at the end.
 ``sim_factory``: start more, or with other options:
-``sim_factory(board="maix-go", firmware="maixpy-v0.6.2-minimum", pace=True, tcp=("127.0.0.1", 0))``.
+``sim_factory(board="maix-go", build="maixpy-v0.6.2-minimum", pace=True, tcp=("127.0.0.1", 0))``.
 ``sim_board``: a started hil.board.Board (REPL answering, fresh soft boot) on ``sim_server``
 through the shipped ``sim`` rig with pacing off; ``sim_board.device`` is the device API.
 All skip the test when the simulator is not importable.
@@ -19,9 +19,9 @@ import pytest
 
 def _sim_server_module():
     try:
-        return importlib.import_module("hil.sim.server")
+        return importlib.import_module("k210sim.server")
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("hil.sim"):
+        if exc.name and exc.name.startswith("k210sim"):
             pytest.skip(f"simulator not available ({exc.name} missing)")
         raise
 
@@ -32,11 +32,11 @@ def sim_factory(tmp_path: Path) -> Callable[..., Any]:
     started: list[Any] = []
 
     def start(state_dir: Path | str | None = None, *, board: str = "maix-bit",
-              firmware: str | None = None, pace: bool = False,
+              build: str | None = None, pace: bool = False,
               rfc2217: tuple[str, int] | None = ("127.0.0.1", 0),
               tcp: tuple[str, int] | None = None, **kw: Any) -> Any:
         state = Path(state_dir) if state_dir is not None else tmp_path / f"sim-{len(started)}"
-        sim = module.SimServer(state, board=board, firmware=firmware, rfc2217=rfc2217, tcp=tcp,
+        sim = module.SimServer(state, board=board, build=build, rfc2217=rfc2217, tcp=tcp,
                                pace=pace, **kw)
         sim.start()
         started.append(sim)

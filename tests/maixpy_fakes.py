@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from hil.boards import get_board
-from hil.firmware import load_profile
-from hil.sim.program import ProgramHalted, SimContext
+from k210sim.boards import get_board
+from k210sim.builds import load_build
+from k210sim.program import ProgramHalted, SimContext
 
 
 class FakeUart:
@@ -163,6 +163,16 @@ class FakeStorage:
     def set_config(self, key: str, value: Any) -> None:
         self._config[key] = value
 
+    def set_gc_heap_size(self, size: int) -> None:
+        """What Maix.utils.gc_heap_size(size) leaves behind: /flash/freq.conf."""
+        from k210sim.firmware import config
+        config.save(self.flashfs_root, config.BoardConfig(config.FREQ_CPU_DEFAULT,
+                                                          config.FREQ_PLL1_DEFAULT, 1, size))
+
+    def gc_heap_size(self) -> int:
+        from k210sim.firmware import config
+        return config.load(self.flashfs_root, 0).gc_heap_size
+
 
 class FakeEvents:
     def __init__(self) -> None:
@@ -230,10 +240,10 @@ class Host:
 class Board:
     """MaixPyFirmware on fakes, in its own thread."""
 
-    def __init__(self, tmp_path: Path, profile: str = "maixpy-v0.6.2-full", sd: bool = True,
+    def __init__(self, tmp_path: Path, build: str = "maixpy-v0.6.2-full", sd: bool = True,
                  storage: FakeStorage | None = None) -> None:
-        from hil.sim.maixpy import MaixPyFirmware
-        self.profile = load_profile(profile)
+        from k210sim.maixpy import MaixPyFirmware
+        self.build = load_build(build)
         self.storage = storage or FakeStorage(tmp_path, sd=sd)
         self.uart = FakeUart()
         self.events = FakeEvents()
@@ -241,7 +251,7 @@ class Board:
         self.ctx = SimContext(board=get_board("maix-bit"), uart=self.uart, storage=self.storage,
                               events=self.events, request_reset=self._request_reset,
                               state_dir=tmp_path, faults=None)
-        self.fw = MaixPyFirmware(self.ctx, self.profile)
+        self.fw = MaixPyFirmware(self.ctx, self.build)
         self.host = Host(self.uart)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="maixpy-test-cpu", daemon=True)

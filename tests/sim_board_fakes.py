@@ -1,13 +1,13 @@
 """Stand-in programs for the simulated board's own tests (not the real MaixPy or ISP ROM).
 
-They let the transport and board tests run without hil.sim.maixpy / hil.sim.isp_target.
+They let the transport and board tests run without k210sim.maixpy / k210sim.isp.target.
 """
 from __future__ import annotations
 
 import threading
 import time
 
-from hil.sim.program import ProgramHalted, SimContext
+from k210sim.program import ProgramHalted, SimContext
 
 
 class EchoProgram:

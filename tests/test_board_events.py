@@ -16,7 +16,7 @@ from hil.device.micropython.repl import Repl
 from hil.device.micropython.transfer import Transfer
 from hil.device.models import ModelStore
 
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 SUBSCRIBERS = {Repl, Transfer, MaixPyKpu, FileCache, ModelStore}
 
 
@@ -74,7 +74,7 @@ def test_a_reconnection_probes_again(busy) -> None:
 def test_a_reboot_seen_by_the_repl_is_announced(busy, sim_server) -> None:
     """The board reboots under a running program: the REPL sees the boot log and tells everyone."""
     from hil.errors import BoardRebooted
-    from hil.sim.control import ControlClient
+    from k210sim.control import ControlClient
     busy.repl.exec_start("import time\ntime.sleep(2)\n")
     ControlClient(sim_server.control_path).reset()
     with pytest.raises(BoardRebooted):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 
 def example() -> str:
@@ -22,7 +22,7 @@ def example() -> str:
 def test_the_documented_suite_is_short_and_clean() -> None:
     code = example()
     assert len(code.strip().splitlines()) < 30
-    assert "hil.sim" not in code and "exec(" not in code and "struct" not in code
+    assert "k210sim" not in code and "exec(" not in code and "struct" not in code
 
 
 def test_the_documented_suite_passes_on_a_simulated_rig(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 pytest.importorskip("labgrid.remote.client", reason="labgrid is not installed (pip install 'k210-hil[farm]')")
 pytest.importorskip("xdist", reason="pytest-xdist is not installed")
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 PLACES = {"lg-a": "simA", "lg-b": "simB"}
 EXPORTER = "hilsim"
 
@@ -115,7 +115,7 @@ class Farm:
         raise AssertionError(out)
 
     def boots(self, place: str) -> int:
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         return int(ControlClient(self.sims[place]["control"]).status()["boots"])
 
     def pytest(self, *args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
@@ -134,7 +134,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
         for place in PLACES.values():
             sim = procs.start(f"sim-{place}", [sys.executable, "-m", "hil", "sim", "serve", "--state",
                                                str(root / f"state-{place}"), "--rfc2217", "127.0.0.1:0",
-                                               "--firmware", "maixpy-v0.6.2-full"])
+                                               "--build", "maixpy-v0.6.2-full"])
             sims[place] = json.loads(procs.line(sim, f"simulator {place}"))
             power = procs.start(f"power-{place}", [sys.executable, "-m", "hil.farm.simpower", "--control",
                                                    sims[place]["control"]])

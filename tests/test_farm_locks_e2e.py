@@ -165,7 +165,9 @@ def test_second_run_waits_for_the_first_then_runs(rig_dir: Path) -> None:
 
 
 def test_killed_run_frees_its_rig_after_the_expiry(rig_dir: Path) -> None:
-    ttl = 3.0
+    # The "early" run below must start (a fresh pytest: ~1-3 s on a busy 2-core machine) while the
+    # dead run's lock is still live: at least 2/3 of the expiry after the kill, 6 s here.
+    ttl = 9.0
     victim = Run(rig_dir, "victim", "--rig-lock-ttl", str(ttl))
     try:
         victim.wait_mark()

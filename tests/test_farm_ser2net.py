@@ -29,7 +29,7 @@ SER2NET = shutil.which("ser2net") or ("/usr/sbin/ser2net" if os.access("/usr/sbi
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed "
                                                         "(Debian/Ubuntu: apt-get install -y ser2net)")
 pytest.importorskip("xdist", reason="pytest-xdist is not installed")
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 BOARDS = ("s2n-a", "s2n-b")
 
 
@@ -73,7 +73,7 @@ def ser2net_rigs(tmp_path: Path) -> Iterator[Path]:
         ports = {}
         for name in BOARDS:
             sim = subprocess.Popen([sys.executable, "-m", "hil", "sim", "serve", "--state", str(tmp_path / name),
-                                    "--rfc2217", "none", "--firmware", "maixpy-v0.6.2-full"], cwd=ROOT,
+                                    "--rfc2217", "none", "--build", "maixpy-v0.6.2-full"], cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=open(tmp_path / f"{name}.sim.log", "wb"))
             procs.append(sim)
             endpoints = json.loads(sim.stdout.readline())

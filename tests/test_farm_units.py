@@ -68,11 +68,11 @@ def test_labgrid_rig_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
      "serial.port: \"labgrid\" takes the port of a labgrid place: add a [labgrid] table"),
     ("[serial]\n[power]\ndriver = \"none\"\n[labgrid]\nplace = \"p\"\ncoordinator = \"nohost\"\n",
      "labgrid.coordinator: 'nohost': expected HOST:PORT"),
-    ("[serial]\nport = \"sim\"\n[power]\ndriver = \"sim\"\n[sim]\n[labgrid]\nplace = \"p\"\n",
+    ("[serial]\nport = \"sim\"\n[power]\ndriver = \"sim\"\n[sim]\nbuild = \"maixpy-v0.6.2-full\"\n[labgrid]\nplace = \"p\"\n",
      "[labgrid] and [sim] cannot both be given"),
     ("[serial]\nport = \"rfc2217://127.0.0.1:7\"\n[power]\ndriver = \"sim\"\n",
      "power.driver: 'sim' on a rig that is not simulated needs power.control"),
-    ("[serial]\nport = \"sim\"\n[power]\ndriver = \"sim\"\ncontrol = \"/x.sock\"\n[sim]\n",
+    ("[serial]\nport = \"sim\"\n[power]\ndriver = \"sim\"\ncontrol = \"/x.sock\"\n[sim]\nbuild = \"maixpy-v0.6.2-full\"\n",
      "power.control: a simulated rig uses its own simulator's control socket"),
     ("[serial]\nport = \"rfc2217://127.0.0.1:7?ign_set_controls\"\n[power]\ndriver = \"none\"\n",
      "unknown rfc2217:// option 'ign_set_controls' (allowed: ign_set_control, poll_modem, timeout, logging)"),
@@ -122,6 +122,9 @@ def test_lock_key_names_the_board(tmp_path: Path) -> None:
     sim = load_rig("farm-sim-a", RIGS)
     assert lock_key(sim, tmp_path / "r1") != lock_key(sim, tmp_path / "r2")   # another state dir
     assert lock_key(sim, tmp_path / "r1").startswith("sim-farm-sim-a-")
+    emulated = load_rig("qemu-csdk", RIGS)                                     # its flash is a file too
+    assert lock_key(emulated, tmp_path / "r1").startswith("qemu-qemu-csdk-")
+    assert lock_key(emulated, tmp_path / "r1") != lock_key(emulated, tmp_path / "r2")
     net = load_rig("farm-ser2net", RIGS)
     assert lock_key(net, tmp_path) == "net-bench2.example.org-7001"
     dev = tmp_path / "ttyUSB7"

@@ -14,7 +14,7 @@ from hil.rig import load_rig
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("xdist", reason="pytest-xdist is not installed")
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 
 def run_pytest(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:

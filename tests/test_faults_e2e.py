@@ -24,7 +24,7 @@ from jsonl import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = Path(__file__).resolve().parent / "data" / "faults" / "fault_matrix_suite.py"
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 BOOT_TIMEOUT = 3.0
 
@@ -185,7 +185,7 @@ def test_firmware_failure_is_still_a_failure(matrix):
 
 RFC2217_SUITE = '''
 import pytest
-from hil.sim.control import ControlClient
+from k210sim.control import ControlClient
 
 @pytest.fixture
 def fault(board):

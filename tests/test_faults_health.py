@@ -151,7 +151,7 @@ def test_dead_board_is_taken_out_of_service_and_secrets_stay_out(tmp_path):
 
 HANG_SUITE = '''
 import pytest
-from hil.sim.control import ControlClient
+from k210sim.control import ControlClient
 
 def test_1(repl):
     assert repl.eval("1 + 1") == 2

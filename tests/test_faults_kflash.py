@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from hil.sim.control import ControlClient
-from hil.sim.server import SimServer
+from k210sim.control import ControlClient
+from k210sim.server import SimServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import isp_only_factory  # noqa: E402
 
-PROFILE = "maixpy-v0.6.2-minimum"
+BUILD = "maixpy-v0.6.2-minimum"
 KFLASH = shutil.which("kflash", path=str(Path(sys.executable).parent)) or shutil.which("kflash")
 
 pytestmark = pytest.mark.skipif(KFLASH is None, reason="kflash is not installed")
@@ -32,7 +32,7 @@ def _hil(*args: str) -> subprocess.CompletedProcess:
 
 def test_kflash_fast_with_rom_baud_change_on_maix_go(tmp_path):
     fw = tmp_path / "fw.bin"
-    r = _hil("sim", "firmware", "--profile", PROFILE, "-o", str(fw))
+    r = _hil("sim", "firmware", "--build", BUILD, "-o", str(fw))
     assert r.returncode == 0, r.stderr
     with SimServer(tmp_path / "s", board="maix-go", pace=False, rfc2217=None,
                    program_factory=isp_only_factory) as sim:
@@ -45,11 +45,11 @@ def test_kflash_fast_with_rom_baud_change_on_maix_go(tmp_path):
         req = sim.events.wait_for(lambda e: e["kind"] == "reset-request", timeout=5.0)
         assert req is not None
         boot = sim.events.wait_for(lambda e: e["kind"] == "boot", since=req["seq"], timeout=5.0)
-        assert boot is not None and (boot["mode"], boot["profile"]) == ("firmware", PROFILE)
+        assert boot is not None and (boot["mode"], boot["build"]) == ("firmware", BUILD)
 
 
 def test_long_state_dir_socket_path_is_shortened(tmp_path):
-    from hil.sim import wrap
+    from k210sim import wrap
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     with SimServer(deep, board="maix-bit", pace=False, rfc2217=None,
                    program_factory=isp_only_factory):
@@ -68,7 +68,7 @@ class _Recorder:
         self._stop = threading.Event()
 
     def run(self) -> None:
-        from hil.sim.program import ProgramHalted
+        from k210sim.program import ProgramHalted
         try:
             while not self._stop.is_set():
                 _Recorder.got += self.uart.read(4096, timeout=0.05)
@@ -90,10 +90,10 @@ p.close()
 
 def test_bytes_written_before_a_baud_change_arrive_at_the_old_baud(tmp_path):
     """Paced line: without the barrier the tail of the 2000 bytes would be read at 1.5 Mbaud."""
-    from hil.sim import wrap
+    from k210sim import wrap
     _Recorder.got = bytearray()
     with SimServer(tmp_path / "s", board="maix-bit", pace=True, rfc2217=None,
-                   program_factory=lambda mode, ctx, profile: _Recorder(ctx)) as sim:
+                   program_factory=lambda mode, ctx, build: _Recorder(ctx)) as sim:
         r = subprocess.run([sys.executable, "-c", CLIENT, sim.endpoints["pty"]], capture_output=True,
                            text=True, timeout=30, env=wrap.wrap_env(tmp_path / "s"))
         assert r.returncode == 0, r.stderr

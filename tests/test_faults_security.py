@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hil.errors import LinkError, PowerError, SimError
+from hil.errors import LinkError, PowerError
+from k210sim.errors import SimError
 from hil.link import MASK, Link, SerialLog, redact, redact_url
 from hil.drivers.power.base import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip("hil.sim.server", reason="the simulator is not built yet")
+pytest.importorskip("k210sim.server", reason="the simulator is not built yet")
 
 
 # -- servers listen on 127.0.0.1 --------------------------------------------------------------------
@@ -27,7 +28,7 @@ def test_simulator_listens_on_loopback_by_default(sim_factory):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com"])
 def test_simulator_refuses_other_addresses_without_listen_any(tmp_path, host):
-    from hil.sim.server import SimServer
+    from k210sim.server import SimServer
     with pytest.raises(SimError) as info:
         SimServer(tmp_path / "s", rfc2217=(host, 0)).start()
     assert f"refusing to listen on {host}: not a loopback address (use --listen-any)" in str(info.value)
@@ -38,7 +39,7 @@ def test_hil_sim_serve_refuses_any_address_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "hil", "sim", "serve", "--state", str(tmp_path / "s"),
                            "--rfc2217", "0.0.0.0:0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip() == ("hil: rfc2217: refusing to listen on 0.0.0.0: not a loopback address "
+    assert done.stderr.strip() == ("k210sim: rfc2217: refusing to listen on 0.0.0.0: not a loopback address "
                                    "(use --listen-any)")
 
 

@@ -16,10 +16,10 @@ from hil.board import Board
 from hil.errors import InfrastructureError, LinkError, TransferError
 from hil.link import SerialLog
 from hil.rig import load_rig
-from hil.sim.control import ControlClient
+from k210sim.control import ControlClient
 
 RIGS = Path(__file__).resolve().parent.parent / "rigs"
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 DATA = hashlib.shake_256(b"upload under faults").digest(12_000)
 WANT = hashlib.sha256(DATA).hexdigest()

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from hil.boards import get_board
-from hil.firmware import load_profile
+from k210sim.builds import load_build
 from hil.isp.flasher import IspFlasher
-from hil.sim.firmware_image import make_image
-from hil.sim.server import SimServer
+from k210sim.firmware_image import make_image
+from k210sim.server import SimServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import isp_only_factory  # noqa: E402
 
-PROFILE = "maixpy-v0.6.2-minimum"
+BUILD = "maixpy-v0.6.2-minimum"
 
 
 def _hil(*args: str) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ def sim(tmp_path):
 
 def test_hil_flash_firmware_and_model_on_a_sim_rig(tmp_path, sim):
     fw = tmp_path / "fw.bin"
-    assert _hil("sim", "firmware", "--profile", PROFILE, "-o", str(fw)).returncode == 0
+    assert _hil("sim", "firmware", "--build", BUILD, "-o", str(fw)).returncode == 0
     model = tmp_path / "m.kmodel"
     model.write_bytes(os.urandom(40000))
     state = sim.endpoints["state"]
@@ -42,7 +42,7 @@ def test_hil_flash_firmware_and_model_on_a_sim_rig(tmp_path, sim):
     assert "flashed fw.bin" in r.stdout and "firmware: 100%" in r.stderr
     r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x300000", str(model))
     assert r.returncode == 0, r.stderr
-    img = make_image(load_profile(PROFILE))
+    img = make_image(load_build(BUILD))
     assert sim.storage.flash.read(0, len(img)) == img
     assert sim.storage.flash.read(0x300000, 40000) == model.read_bytes()
 
@@ -71,7 +71,7 @@ def test_hil_flash_addr_checks_the_image_on_the_board_not_the_profile(tmp_path):
     whose header at flash 0 says 0xd0025: that is what --addr is checked against."""
     model = tmp_path / "m.kmodel"
     model.write_bytes(os.urandom(5000))
-    with SimServer(tmp_path / "state", board="maix-bit", firmware=PROFILE, pace=False) as sim:
+    with SimServer(tmp_path / "state", board="maix-bit", build=BUILD, pace=False) as sim:
         state = sim.endpoints["state"]
         end = 851_968 + 37
         r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0xd0000", str(model))
@@ -104,7 +104,7 @@ def test_client_stage0_over_the_pty_on_maix_go(tmp_path):
     data = os.urandom(70000)
     with SimServer(tmp_path / "go", board="maix-go", pace=False, rfc2217=None,
                    program_factory=isp_only_factory) as s:
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         ctl = ControlClient(s.control_path)
         with IspFlasher(s.endpoints["pty"], get_board("maix-go"), isp_baud=1500000,
                         enter_isp=lambda: ctl.reset(boot=True)) as f:

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hil.boards import get_board
-from hil.sim.board import SimBoard
-from hil.sim.events import EventLog
-from hil.sim.faults import FaultHooks
-from hil.sim.isp_target import IspFaults, IspTarget
-from hil.sim.program import SilentProgram
-from hil.sim.storage import BoardStorage
-from hil.sim.uart import SerialLine
+from k210sim.board import SimBoard
+from k210sim.events import EventLog
+from k210sim.faults import FaultHooks
+from k210sim.isp.target import IspFaults, IspTarget
+from k210sim.program import SilentProgram
+from k210sim.storage import BoardStorage
+from k210sim.uart import SerialLine
 
 
 class LoopPort:

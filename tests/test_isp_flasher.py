@@ -10,17 +10,17 @@ import pytest
 
 from hil.boards import get_board
 from hil.errors import IspError
-from hil.firmware import load_profile
+from k210sim.builds import load_build
 from hil.isp.flasher import IspFlasher
 from hil.isp.image import KfpkgEntry, write_kfpkg
 from hil.isp.loader import Retries, Timeouts
-from hil.sim.firmware_image import make_image, make_payload
-from hil.sim.isp_target import IspFaults
+from k210sim.firmware_image import make_image, make_payload
+from k210sim.isp.target import IspFaults
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import loop_rig  # noqa: E402
 
-PROFILE = "maixpy-v0.6.2-minimum"
+BUILD = "maixpy-v0.6.2-minimum"
 # Short timeouts so the fault tests finish quickly; the defaults are bounded too, only longer.
 FAST_FAIL = dict(timeouts=Timeouts(greet=0.3, reply=0.3, write_extra=0.5, busy_budget=3.0),
                  retries=Retries(greet_rounds=2, stub_greet=3))
@@ -32,22 +32,22 @@ def _flasher(rig, board="maix-bit", **kw) -> IspFlasher:
 
 
 def test_flash_firmware_and_model_then_boot(tmp_path):
-    profile = load_profile(PROFILE)
+    build = load_build(BUILD)
     model = os.urandom(70000)
     with loop_rig(tmp_path) as rig, _flasher(rig) as f:
-        n = f.flash_firmware(make_payload(profile))
-        assert n == len(make_image(profile))
+        n = f.flash_firmware(make_payload(build))
+        assert n == len(make_image(build))
         f.flash_data(0x300000, model, name="m.kmodel")
         f.reboot()
         st = rig.wait_mode("firmware")
-        assert st["profile"] == PROFILE
-        assert rig.storage.flash.read(0, n) == make_image(profile)
+        assert st["build"] == BUILD
+        assert rig.storage.flash.read(0, n) == make_image(build)
         assert rig.storage.flash.read(0x300000, len(model)) == model
         assert f.stats.bytes_written == n + len(model)
 
 
 def test_already_wrapped_image_is_written_as_is(tmp_path):
-    img = make_image(load_profile(PROFILE))
+    img = make_image(load_build(BUILD))
     with loop_rig(tmp_path) as rig, _flasher(rig) as f:
         assert f.flash_firmware(img) == len(img)
         assert rig.storage.flash.read(0, len(img)) == img
@@ -96,13 +96,13 @@ def test_pty_like_port_needs_enter_isp(tmp_path):
 
 
 def test_kfpkg(tmp_path):
-    profile = load_profile(PROFILE)
+    build = load_build(BUILD)
     model = os.urandom(50000)
-    pkg = write_kfpkg(tmp_path / "p.kfpkg", [KfpkgEntry(0, "fw.bin", make_payload(profile), True),
+    pkg = write_kfpkg(tmp_path / "p.kfpkg", [KfpkgEntry(0, "fw.bin", make_payload(build), True),
                                              KfpkgEntry(0x300000, "m.kmodel", model, False)])
     with loop_rig(tmp_path / "s") as rig, _flasher(rig) as f:
         f.flash_firmware(pkg)
-        img = make_image(profile)
+        img = make_image(build)
         assert rig.storage.flash.read(0, len(img)) == img
         assert rig.storage.flash.read(0x300000, len(model)) == model
 
@@ -128,7 +128,7 @@ def test_bad_inputs_name_the_address(tmp_path):
             f.erase(0x300100, 4096)
         with pytest.raises(IspError, match="0x00100000 overlaps the firmware"):
             f.flash_data(0x100000, b"x", firmware_end=0x1C8000)
-        f.flash_firmware(make_payload(load_profile(PROFILE)))
+        f.flash_firmware(make_payload(load_build(BUILD)))
         with pytest.raises(IspError, match="0x00010000 overlaps the firmware"):
             f.flash_data(0x10000, b"model")     # checked against the image flashed just now
 

@@ -10,8 +10,9 @@ import pytest
 
 from hil.isp import slip
 from hil.isp.packets import SHORT_FRAMES, Reason, RomOp, StubOp, build_request, parse_reply
-from hil.isp.stub import KNOWN_STUBS, SRAM_BASE, StubInfo, load_stub
-from hil.sim.isp_target import Sram, rom_divisor_baud
+from hil.isp.stub import SRAM_BASE, load_stub
+from k210sim.isp.protocol import KNOWN_STUBS, StubInfo      # the chip side's table of stubs
+from k210sim.isp.target import Sram, rom_divisor_baud
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_isp_fakes import loop_rig  # noqa: E402

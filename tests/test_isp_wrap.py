@@ -1,4 +1,4 @@
-"""The LD_PRELOAD modem-line shim and its builder (hil/sim/modemshim.c, hil/sim/wrap.py)."""
+"""The LD_PRELOAD modem-line shim and its builder (k210sim/modemshim.c, k210sim/wrap.py)."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from hil.errors import SimError
-from hil.sim import wrap
+from k210sim.errors import SimError
+from k210sim import wrap
 
 CLIENT = textwrap.dedent("""
     import os, pty, serial

@@ -16,7 +16,7 @@ from hil.rig import rig_names
 
 ROOT = Path(__file__).resolve().parent.parent
 RIGS = ROOT / "rigs"
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 
 def run_pytest(*args: str, cwd: Path = ROOT, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -167,7 +167,7 @@ def test_rigs_check_probe_on_sim() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "rig sim: ok: Sipeed Maix Bit on simulated (pty, firmware maixpy-v0.6.2-full)" in out
+    assert "rig sim: ok: Sipeed Maix Bit on simulated (pty, build maixpy-v0.6.2-full)" in out
     assert "probe: firmware v0.6.2-75-g973361c0d" in out
     assert re.search(r"probe: GC heap \d+ bytes, free \d+; system heap free \d+ bytes", out)
     assert "probe: SD card present" in out

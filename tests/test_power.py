@@ -165,12 +165,13 @@ def test_sim_driver_without_simulator(tmp_path: Path) -> None:
 
 
 def test_dtr_rts_reset_reaches_the_simulator_over_rfc2217(sim_server, tmp_path: Path) -> None:
-    from hil.sim.control import ControlClient
+    from k210sim.control import ControlClient
     client = ControlClient(sim_server.control_path)
     link = Link(sim_server.endpoints["rfc2217"], log=SerialLog(tmp_path / "l.log"))
     try:
         since = client.status()["boots"]
-        power = DtrRtsPower(sim_server.board.spec, lambda: link, "sim-rfc2217", step_pause=0.02)
+        from hil.boards import get_board
+        power = DtrRtsPower(get_board("maix-bit"), lambda: link, "sim-rfc2217", step_pause=0.02)
         power.reset()
         assert wait_until(lambda: client.status()["boots"] > since)
         kinds = [e["kind"] for e in client.events(0)]

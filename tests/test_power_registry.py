@@ -21,7 +21,7 @@ from hil.link import SerialLog
 from hil.rig import load_rig
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 RELAY_X = '''\
 """relay-x: an 8-channel relay board switching the board's supply (here: the simulator's)."""
@@ -45,7 +45,7 @@ class RelayX(PowerDriver):
 
     @classmethod
     def create(cls, spec, ctx):
-        from hil.sim.control import ControlClient
+        from k210sim.control import ControlClient
         driver = cls(ctx.rig_name, ctx.note)
         driver.spec, driver.client = spec, ControlClient(ctx.control)
         return driver
@@ -112,7 +112,7 @@ def test_a_new_driver_in_one_file_drives_a_board(relay_x, sim_server, tmp_path: 
     ('driver = "relay-x"\nchannel = 9', "power.channel", "must be a relay channel 1..8, got 9"),
     ('driver = "relay-x"\nchannel = 2\nsettle = 0', "power.settle", "must be > 0"),
     ('driver = "relay-x"\nchannel = 2\nhub = "1-1"', "power.hub", "unknown key (allowed in [power]: channel, driver, settle)"),
-    ('driver = "relay-y"', "power.driver", "'relay-y' is not one of: command, dtr-rts, labgrid, none, relay-x, sim, uhubctl"),
+    ('driver = "relay-y"', "power.driver", "'relay-y' is not one of: command, dtr-rts, labgrid, none, qemu, relay-x, sim, uhubctl"),
 ])
 def test_its_keys_are_checked_with_one_line_errors(relay_x, tmp_path: Path, table: str, key: str, words: str) -> None:
     path = rig_file(tmp_path, table)

@@ -99,7 +99,7 @@ def test_probe(device, files):
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("hil.sim.server")
+    pytest.importorskip("k210sim.server")
     base = tmp_path_factory.mktemp("progress")
     (base / "suites").mkdir()
     (base / "suites" / "test_progress_suite.py").write_text(SUITE)

@@ -97,7 +97,9 @@ def test_compare_names_exactly_the_regressions_of_the_regressed_build(tmp_path, 
     failures = [line for line in lines[5:] if line.startswith("- `")][:counts["new_failure"]]
     assert all(re.fullmatch(r"- `suites/\S+`: \S.{10,}", line) for line in failures), failures
     assert re.search(r"  - band: threshold\w* \d+ -> \d+ bytes: \d+ KiB below its band", md), md
-    assert re.search(r"  - band: leak\w* \d+ -> \d+ bytes: .* above its ceiling", md), md
+    # the healthy build's figure may be negative or fractional: newlib can trim a page more than
+    # boot left, so heap_free after the switches can end a little above its baseline
+    assert re.search(r"  - band: leak\w* -?[\d.]+ -> \d+ bytes: .* above its ceiling", md), md
     assert md.index("**Firmware changed**: ") < md.index("**Measurements worse past tolerance")
     assert re.search(r"\d+ sys_heap_free_\* readings in \d+ tests fell", md), md
     assert "same board and firmware family, test by test" in md

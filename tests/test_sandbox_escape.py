@@ -8,7 +8,7 @@ attempts: a secret file outside the board's storage, and symlinks to it from /sd
 A hole found and not yet closed is a case with ``xfail=<reason and fix>`` (a strict xfail, so it
 flips to a failure the day the hole is closed and the mark gets removed). None are open now: the
 metaclass spoof of the user-class registry, the real ``type`` and the host names in repr()/help()
-were closed in hil/sim/maixpy/sandbox.py.
+were closed in k210sim/maixpy/sandbox.py.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from hil.link import SerialLog
 from hil.rig import load_rig
 
 RIGS = Path(__file__).resolve().parent.parent / "rigs"
-pytest.importorskip("hil.sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
+pytest.importorskip("k210sim.maixpy", reason="the simulated MaixPy firmware is not built yet")
 
 SECRET = "host-secret-5f3a"
 
@@ -188,7 +188,7 @@ LEAKS = (SECRET, "/tmp", "/work", "/home", "hil.", "hil/", "build.<locals>", "Ru
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    from hil.sim.server import SimServer
+    from k210sim.server import SimServer
     tmp = tmp_path_factory.mktemp("escape")
     outside = tmp / "outside"
     outside.mkdir()

@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 
 from hil.boards import BOARDS, RESET_SETTLE_S, SEQUENCES, STEP_PAUSE_S, get_board
-from hil.errors import SimError
-from hil.firmware import load_profile
-from hil.sim.board import SimBoard, default_program
-from hil.sim.control import ControlClient
-from hil.sim.events import EventLog
-from hil.sim.firmware_image import MAGIC, boot_image, make_image, wrap
-from hil.sim.program import SilentProgram
-from hil.sim.server import SimServer
-from hil.sim.storage import BoardStorage, FlashImage, StateDirLock
-from hil.sim.uart import SerialLine
+from k210sim.errors import SimError
+from k210sim.builds import load_build
+from k210sim.board import SimBoard, default_program
+from k210sim.control import ControlClient
+from k210sim.events import EventLog
+from k210sim.firmware_image import MAGIC, boot_image, make_image, wrap
+from k210sim.program import SilentProgram
+from k210sim.server import SimServer
+from k210sim.storage import BoardStorage, FlashImage, StateDirLock
+from k210sim.uart import SerialLine
 from sim_board_fakes import Factory, FakeFrontEnd
 
 MIB16 = 16 * 1024 * 1024
@@ -34,7 +34,7 @@ _IMAGES: dict[str, bytes] = {}
 
 def image(name: str = FULL) -> bytes:
     if name not in _IMAGES:
-        _IMAGES[name] = make_image(load_profile(name))
+        _IMAGES[name] = make_image(load_build(name))
     return _IMAGES[name]
 
 
@@ -119,17 +119,17 @@ def test_state_dir_lock_refuses_second_user_and_takes_over_stale(tmp_path):
 
 
 # -- firmware images ----------------------------------------------------------------------------
-def test_make_image_is_a_kflash_wrapped_image_naming_its_profile():
-    prof = load_profile(FULL)
+def test_make_image_is_a_kflash_wrapped_image_naming_its_build():
+    prof = load_build(FULL)
     img = image()
     assert img[0] == 0x02
     (length,) = struct.unpack("<I", img[1:5])
-    assert length == prof.sim.image_size == len(img) - 37
+    assert length == prof.image_size == len(img) - 37
     assert hashlib.sha256(img[:5 + length]).digest() == img[5 + length:]
     payload = img[5:5 + length]
     assert payload.startswith(MAGIC)
     meta = json.loads(payload[len(MAGIC):payload.index(b"\0", len(MAGIC))])
-    assert meta == {"profile": FULL, "version": prof.version, "build_date": prof.build_date}
+    assert meta == {"build": FULL, "version": prof.version, "build_date": prof.build_date}
     assert make_image(prof) == img                                   # deterministic
     assert make_image(prof, flags=0x00)[0] == 0x00
 
@@ -153,7 +153,7 @@ def test_boot_image_verdicts(flash):
     assert boot_image(flash).reason == "blank flash (no image at 0x0)"
     flash.write(0, image())
     r = boot_image(flash)
-    assert r.ok and r.profile == FULL and r.version == load_profile(FULL).version
+    assert r.ok and r.build == FULL and r.version == load_build(FULL).version
     flash.write(100, b"\x00")                                         # one flipped byte
     assert boot_image(flash).reason == "image sha256 mismatch"
     flash.write(0, b"\x02" + struct.pack("<I", MIB16))
@@ -199,10 +199,10 @@ def test_power_on_boots_firmware_from_flash(rig):
     assert rig.board.status()["mode"] == "off"
     rig.board.power(True)
     e = rig.boot_event(1)
-    assert e["mode"] == "firmware" and e["profile"] == FULL
+    assert e["mode"] == "firmware" and e["build"] == FULL
     assert rig.host.wait_for(b"FIRMWARE\r\n")
     st = rig.board.status()
-    assert st["power"] and st["mode"] == "firmware" and st["profile"] == FULL and st["boots"] == 1
+    assert st["power"] and st["mode"] == "firmware" and st["build"] == FULL and st["boots"] == 1
     assert rig.factory.boots == [("firmware", FULL)]
 
 
@@ -307,8 +307,8 @@ def test_blank_and_corrupt_flash_stay_silent(rig):
     assert rig.board.status()["mode"] == "silent"
 
 
-def test_image_naming_unknown_profile_stays_silent(rig):
-    prof = load_profile(FULL)
+def test_image_naming_unknown_build_stays_silent(rig):
+    prof = load_build(FULL)
     fake = type(prof)(**{**prof.__dict__, "name": "no-such-build"})
     rig.storage.flash.write(0, make_image(fake))
     rig.board.power(True)
@@ -329,10 +329,10 @@ def test_halt_gives_up_on_a_program_that_will_not_stop(tmp_path):
 
 
 def test_default_program_falls_back_to_silent_without_modules(rig, monkeypatch):
-    monkeypatch.setitem(sys.modules, "hil.sim.isp_target", None)
-    monkeypatch.setitem(sys.modules, "hil.sim.maixpy", None)
+    monkeypatch.setitem(sys.modules, "k210sim.isp.target", None)
+    monkeypatch.setitem(sys.modules, "k210sim.maixpy", None)
     assert default_program("isp", None, None) is None
-    assert default_program("firmware", None, load_profile(FULL)) is None
+    assert default_program("firmware", None, load_build(FULL)) is None
     rig.board.program_factory = default_program
     rig.board.power(True)
     e = rig.boot_event(1)
@@ -352,8 +352,8 @@ def test_control_socket_status_power_reset_sd_events(sim):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     c = ControlClient(path)
     st = c.status()
-    assert {k: st[k] for k in ("ok", "power", "mode", "profile", "board", "baud", "sd", "boots")} == {
-        "ok": True, "power": True, "mode": "firmware", "profile": FULL, "board": "maix-bit",
+    assert {k: st[k] for k in ("ok", "power", "mode", "build", "board", "baud", "sd", "boots")} == {
+        "ok": True, "power": True, "mode": "firmware", "build": FULL, "board": "maix-bit",
         "baud": 115200, "sd": True, "boots": 1}
     c.power(False)
     assert c.status()["mode"] == "off"

@@ -1,7 +1,7 @@
 """Real, unmodified serial clients against the full simulated board (MaixPy firmware).
 
 mpremote and pyserial on the pty and on RFC 2217; pexpect on the pty driving the friendly REPL.
-Skipped until hil.sim.maixpy provides MaixPyFirmware.
+Skipped until k210sim.maixpy provides MaixPyFirmware.
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import time
 import pytest
 import serial
 
-maixpy = pytest.importorskip("hil.sim.maixpy")
+maixpy = pytest.importorskip("k210sim.maixpy")
 if not hasattr(maixpy, "MaixPyFirmware"):
-    pytest.skip("hil.sim.maixpy has no MaixPyFirmware yet", allow_module_level=True)
+    pytest.skip("k210sim.maixpy has no MaixPyFirmware yet", allow_module_level=True)
 
-from hil.sim.server import SimServer  # noqa: E402
+from k210sim.server import SimServer  # noqa: E402
 
 MPREMOTE = [sys.executable, "-m", "mpremote"]
 

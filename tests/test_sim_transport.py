@@ -12,11 +12,11 @@ import serial
 from serial import rfc2217
 
 from hil.boards import BOARDS, SEQUENCES, STEP_PAUSE_S
-from hil.sim.events import EventLog
-from hil.sim.pacing import GARBLE_TABLE, LinePacer, garble
-from hil.sim.program import ProgramHalted
-from hil.sim.server import SimServer
-from hil.sim.uart import TX_QUEUE_LIMIT, SerialLine
+from k210sim.events import EventLog
+from k210sim.pacing import GARBLE_TABLE, LinePacer, garble
+from k210sim.program import ProgramHalted
+from k210sim.server import SimServer
+from k210sim.uart import TX_QUEUE_LIMIT, SerialLine
 from sim_board_fakes import Factory, FakeFrontEnd
 
 PAYLOAD = bytes(random.Random(7).randrange(256) for _ in range(4096)) + b"\xff\xff\x00\xff"

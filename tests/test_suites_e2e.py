@@ -14,8 +14,11 @@ What must show:
   headroom;
 - on a rig without an SD card the SD-absent case runs (and passes) and the error suite works
   from /flash;
+- ``pytest --rig qemu-csdk``: the same suites on the reference C-SDK firmware under QEMU pass, the
+  threshold lands in the C-SDK band, MaixPy-only cases skip with their reasons, and what the SDK
+  loader takes that MaixPy refuses passes as a known weakness of the build;
 - ``--rig maixbit`` with no board attached stops at once with one line naming the port;
-- nothing in suites/ imports or reaches hil.sim, and no firmware name, version, error text,
+- nothing in suites/ imports or reaches k210sim, and no firmware name, version, error text,
   error code or threshold band is written into the suites (they come from the profile).
 Plus unit checks of the suites' pure helpers (threshold searches, band messages, patches).
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -32,11 +36,15 @@ import pytest
 
 from hil.firmware import available_profiles, load_profile
 from hil.report.runs import Run, load_run
+from jsonl import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "suites"
 RUN_TIMEOUT_S = 900
 KNOWN_V4_BUG = "known: this build has no kmodel v4 loader (field notes: the v4 load bug)"
+# Cases whose profile expectation MaixPy v0.6.2-75's source contradicts: xfailed by the suites
+# with this tag until issue 16 corrects profiles and suites (suites/kpu_support.py).
+KNOWN_MISMATCH_TAG = "known mismatch (profile vs firmware source, issue 16): "
 REGRESSED_FAILURES = {
     "suites/test_memory_threshold.py::test_threshold_sd",
     "suites/test_memory_threshold.py::test_threshold_flash",
@@ -93,14 +101,19 @@ def _check_healthy(run: Run, profile_name: str) -> None:
     bad = {t.nodeid: f"{t.outcome}: {t.message}" for t in run.tests if t.outcome in ("failed", "broken", "xpassed")}
     assert not bad, bad
     xfailed = _by_outcome(run, "xfailed")
+    mismatches = {n: m for n, m in xfailed.items() if m.startswith(KNOWN_MISMATCH_TAG)}
+    assert "suites/test_load_errors.py::test_broken_model_rejected[broken_truncated]" in mismatches
+    assert "suites/test_load_errors.py::test_missing_file_rejected[store]" in mismatches
+    rest = {n: m for n, m in xfailed.items() if n not in mismatches}
     if profile.accepts(4):
-        assert not xfailed, xfailed
+        assert not rest, rest
+        assert "suites/test_load_errors.py::test_broken_model_rejected[broken_v5_model]" in mismatches
     else:
-        assert xfailed, "the v4 tests should show the known bug as xfailed"
-        for nodeid, message in xfailed.items():
+        assert rest, "the v4 tests should show the known bug as xfailed"
+        for nodeid, message in rest.items():
             assert "v4" in nodeid and message == KNOWN_V4_BUG, (nodeid, message)
-        assert "suites/test_load_sd.py::test_model_loads_from_sd[v4_min]" in xfailed
-        assert "suites/test_load_errors.py::test_v4_on_build_without_v4_loader" in xfailed
+        assert "suites/test_load_sd.py::test_model_loads_from_sd[v4_min]" in rest
+        assert "suites/test_load_errors.py::test_v4_on_build_without_v4_loader" in rest
     m = _measurements(run)
     low, high = profile.memory.threshold_band
     for name in ("threshold_sd_bytes", "threshold_flash_bytes"):
@@ -111,9 +124,8 @@ def _check_healthy(run: Run, profile_name: str) -> None:
     assert m["load_time_sd_v3_min_s"] > 0 and "load_time_flash_v3_bulk_3x3_s" in m
     passed = _by_outcome(run, "passed")
     for must in ("suites/test_load_flash.py::test_offset_inside_firmware_rejected",
-                 "suites/test_load_errors.py::test_broken_model_rejected[broken_truncated]",
-                 "suites/test_switching.py::test_second_large_load_without_deinit_fails",
-                 "suites/test_switching.py::test_deinit_twice_and_use_after_deinit"):
+                 "suites/test_load_errors.py::test_broken_model_rejected[broken_v3_arch_nonzero]",
+                 "suites/test_switching.py::test_second_large_load_without_deinit_fails"):
         assert must in passed, must
 
 
@@ -138,13 +150,62 @@ def test_every_healthy_sim_rig_is_covered() -> None:
     assert found <= covered, f"rigs not covered by the suites' end-to-end test: {sorted(found - covered)}"
 
 
+# -- C-SDK firmware under QEMU --------------------------------------------------------------------------
+CSDK_SKIPS = {   # MaixPy-only cases, and the words of their reasons
+    "suites/test_smoke.py::test_repl_round_trip": "has no MicroPython REPL",
+    "suites/test_smoke.py::test_memory_figures": "no interpreter (GC) heap",
+    "suites/test_load_errors.py::test_missing_file_rejected[flash]": "no file system on the SPI flash",
+    "suites/test_switching.py::test_deinit_twice_and_use_after_deinit": "does not run them",
+    "suites/test_memory_threshold.py::test_threshold_follows_gc_heap_size": "gc_heap_configurable = True",
+}
+
+
+def test_suites_pass_on_qemu_csdk(tmp_path) -> None:
+    """``pytest --rig qemu-csdk``: builds (or reuses) the reference firmware, boots it in QEMU,
+    runs every suite."""
+    for tool in ("riscv64-unknown-elf-gcc", "qemu-system-riscv64"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (.ci/run installs it)")
+    results = tmp_path / "results"
+    proc, _ = _run_suites("qemu-csdk", results)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run = load_run(results)
+    profile = load_profile("csdk-agent-reference")
+    assert run.headers[0].firmware_profile == profile.name and run.headers[0].firmware_version == profile.version
+    bad = {t.nodeid: f"{t.outcome}: {t.message}" for t in run.tests if t.outcome not in ("passed", "skipped")}
+    assert not bad, bad
+    skipped = _by_outcome(run, "skipped")
+    for nodeid, words in CSDK_SKIPS.items():
+        assert words in skipped.get(nodeid, ""), (nodeid, skipped.get(nodeid))
+    m = _measurements(run)
+    low, high = profile.memory.threshold_band
+    assert low <= m["threshold_sd_bytes"] == m["threshold_flash_bytes"] <= high, m
+    assert m["threshold_sd_bytes"] % 4096 == 0 and 6 <= m["bisection_probes_sd"] <= 16
+    assert m["leak_per_cycle_bytes"] == 0 and m["sys_heap_free_after_switching_bytes"] == \
+        m["sys_heap_free_baseline_bytes"]
+    passed = _by_outcome(run, "passed")
+    for must in ("suites/test_load_flash.py::test_offset_inside_firmware_rejected",
+                 "suites/test_load_flash.py::test_model_loads_from_flash[model_offset]",
+                 "suites/test_load_sd.py::test_model_with_long_file_name_loads",
+                 "suites/test_load_errors.py::test_broken_model_rejected[broken_truncated]",
+                 "suites/test_load_errors.py::test_too_many_models_at_once",
+                 "suites/test_switching.py::test_second_large_load_without_deinit_fails"):
+        assert must in passed, must
+    weak = {r["nodeid"]: dict(r.get("properties", [])).get("known_weakness", "")
+            for r in read_records(run.path) if r["type"] == "test"}
+    first = weak["suites/test_load_errors.py::test_broken_model_rejected[broken_first_layer_not_conv]"]
+    assert "a known weakness of this build" in first and "does not check the first layer" in first, first
+    assert "KnownWeakness" in proc.stdout
+
+
 # -- the regressed build -----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_regressed_build_fails_exactly_on_leak_and_headroom(tmp_path) -> None:
     run = _suites_run(tmp_path, "sim-regressed")
     failed = _by_outcome(run, "failed")
     assert set(failed) == REGRESSED_FAILURES, failed
-    assert not _by_outcome(run, "broken") and not _by_outcome(run, "xfailed")
+    assert not _by_outcome(run, "broken")
+    assert all(m.startswith(KNOWN_MISMATCH_TAG) for m in _by_outcome(run, "xfailed").values())
     leak = failed["suites/test_switching.py::test_switching_returns_memory"]
     assert re.search(r"^kpu\.deinit leaks 8192 bytes per load/deinit cycle \(\d+ bytes over 40 load/deinit "
                      r"cycles in 20 switches", leak), leak
@@ -162,9 +223,11 @@ def test_regressed_build_fails_exactly_on_leak_and_headroom(tmp_path) -> None:
 # -- a rig without an SD card --------------------------------------------------------------------------
 def test_errors_suite_without_sd_card(tmp_path) -> None:
     run = _suites_run(tmp_path, "sim", ("suites/test_load_errors.py",), no_sd=True)
-    passed = _by_outcome(run, "passed")
-    assert "suites/test_load_errors.py::test_sd_card_absent" in passed, _by_outcome(run, "skipped")
-    assert "suites/test_load_errors.py::test_broken_model_rejected[broken_v5_model]" in passed
+    xfailed = _by_outcome(run, "xfailed")
+    # MaixPy v0.6.2 answers a missing card with 2005, not ENOENT: the known mismatch, run strictly
+    assert xfailed.get("suites/test_load_errors.py::test_sd_card_absent", "").startswith(KNOWN_MISMATCH_TAG)
+    assert "suites/test_load_errors.py::test_broken_model_rejected[broken_v3_arch_nonzero]" in \
+        _by_outcome(run, "passed")
     assert not _by_outcome(run, "failed") and not _by_outcome(run, "broken")
 
 
@@ -195,17 +258,17 @@ def _suite_trees() -> list[tuple[Path, ast.Module]]:
 def _reaches_sim(node: ast.AST) -> str:
     if isinstance(node, ast.Import):
         for alias in node.names:
-            if alias.name == "hil.sim" or alias.name.startswith("hil.sim."):
+            if alias.name == "k210sim" or alias.name.startswith("k210sim."):
                 return f"import {alias.name}"
     elif isinstance(node, ast.ImportFrom):
         mod = node.module or ""
-        if mod == "hil.sim" or mod.startswith("hil.sim."):
+        if mod == "k210sim" or mod.startswith("k210sim."):
             return f"from {mod} import ..."
         if mod == "hil" and any(a.name == "sim" for a in node.names):
             return "from hil import sim"
     elif isinstance(node, ast.Attribute) and node.attr == "sim" \
             and isinstance(node.value, ast.Name) and node.value.id == "hil":
-        return "hil.sim"
+        return "k210sim"
     elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(r"\bhil\.sim\b", node.value) \
             and not isinstance(getattr(node, "_parent", None), ast.Expr):
         return f"string {node.value!r}"

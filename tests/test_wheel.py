@@ -3,8 +3,8 @@ from the package index or pip's cache, never from this checkout), and from an em
 ``hil init`` writes a project where ``pytest --rig sim`` and ``hil nightly --rig sim`` pass,
 running the shipped suites and the project's own example suite, with no checkout on the path.
 
-Also: every tracked file of hil/, suites/, rigs/, fixtures/models/ (and k210sim/ once it lands)
-is in the wheel at its mapped place, and nothing else is (no tests/, no top-level ``suites``).
+Also: every tracked file of hil/, k210sim/, suites/, rigs/, fixtures/models/ and agent/ is in the
+wheel at its mapped place, and nothing else is (no tests/, no top-level ``suites``).
 """
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ else:  # pragma: no cover - exercised on 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 # checkout folder -> where setup.py puts it in the wheel
-MAPPED = {"suites/": "hil/suites/", "rigs/": "hil/rigs/", "fixtures/models/": "hil/fixtures/models/"}
-SHIPPED = ("hil/", "k210sim/", "suites/", "rigs/", "fixtures/models/")
+MAPPED = {"suites/": "hil/suites/", "rigs/": "hil/rigs/", "fixtures/models/": "hil/fixtures/models/",
+          "agent/": "hil/agent/sources/"}
+SHIPPED = ("hil/", "k210sim/", "suites/", "rigs/", "fixtures/models/", "agent/")
 NOT_SHIPPED = ("fixtures/models/cache/",)
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("git") is None, reason="needs git")]
 

@@ -1,9 +1,10 @@
 """Board: an opened rig. The simulator (sim rigs), the link, the power driver, the firmware
 flavour's console, and the lifecycle that owns the board's state; the device API on top.
 
-``Board(rig, results=...)`` starts the simulator for a sim rig (``python -m hil sim serve`` as a
-child process, stopped by its pid), opens the link, makes the power driver through the registry
-and the flavour for the profile's family (hil.device.flavours). ``board.lifecycle`` starts,
+``Board(rig, results=...)`` starts the simulator for a sim rig (``python -m k210sim serve`` as a
+child process, stopped by its pid), makes the power driver through the registry and calls its
+start-up hook (an emulated rig's driver starts the emulator there and names the console), opens
+the link and makes the flavour for the profile's family (hil.device.flavours). ``board.lifecycle`` starts,
 resets, recovers and reflashes it; ``board.device`` is the device API, which gets the lifecycle.
 
 ``Board.port`` is the port as logs and run records may show it (passwords in a URL masked,
@@ -54,7 +55,8 @@ class Board:
 
     # -- opening and closing -----------------------------------------------------------------
     def open(self) -> "Board":
-        """Start the simulator (sim rigs), open the port, make the power driver and the lifecycle.
+        """Start the simulator (sim rigs), make the power driver and run its start-up hook (an
+        emulated board starts), open the port, make the flavour and the lifecycle.
 
         A port that cannot be opened is a LinkError naming it: nothing else was touched.
         """
@@ -64,17 +66,18 @@ class Board:
                 endpoints = self.sim_endpoints
                 if endpoints is None:
                     self.sim = SimProcess(self.sim_state, self.rig.board.name,
-                                          self.rig.sim.firmware_path or self.rig.sim.firmware,
-                                          self.rig.sim.pace)
+                                          self.rig.sim.build, self.rig.sim.pace)
                     endpoints = self.sim.start()
                 control = endpoints.get("control")
                 self._port_url = self._sim_port(endpoints)
+            self.power = make_power(self.rig, lambda: self.link, Path(control) if control else None, self.note,
+                                    state=self.results / "emulator-state" / self.rig.name)
+            self._port_url = self.power.start() or self._port_url
             self.link = Link(self._port_url, self.rig.serial.baud, self._first_log, name=self.rig.name)
             self.events.note = self.note
             self.steps.note = self.note
             self.console = Console(self.link)
             self.flavour = FLAVOURS.get(self.profile.family)(self.rig, self.console, self.events)
-            self.power = make_power(self.rig, lambda: self.link, Path(control) if control else None, self.note)
             self._lifecycle = Lifecycle(self.rig, self.link, self.flavour.boot, self.power, self.events,
                                         self.steps, self._port_url, self.results)
             if self.rig.sim is not None and hasattr(self.power, "set_sd"):

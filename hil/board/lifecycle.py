@@ -150,7 +150,8 @@ class Lifecycle(RecoveryLadder, IspTransitions):
     def reconnect(self, quietly: bool = False) -> None:
         """Close and reopen the serial link (a vanished USB port, a restarted server)."""
         try:
-            self.link.reopen(self.boot_timeout)
+            # an emulator restarted by its power driver may have moved its console
+            self.link.reopen(self.boot_timeout, self.power.console_url)
         except LinkError as exc:
             if not quietly:
                 raise

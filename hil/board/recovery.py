@@ -67,7 +67,9 @@ class RecoveryLadder:
         self.reconnect()
 
     def _reopen_if_lost(self) -> None:
-        if self.link.lost or not self.link.is_open:
+        # a driver that drops the port reopens it after its own action (and an emulator that died
+        # has no port to reopen until the reset starts it again)
+        if (self.link.lost or not self.link.is_open) and not self.power.drops_port:
             self.reconnect()
 
     def _rung_soft(self) -> None:

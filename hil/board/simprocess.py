@@ -1,10 +1,15 @@
-"""The simulated board as a child process: ``python -m hil sim serve`` for one sim rig.
+"""The simulated board as a child process: ``python -m k210sim serve`` for one sim rig.
 
-Started with a bounded wait for its JSON endpoints line, stopped by its pid (SIGTERM, then
-SIGKILL), and tied to its parent's life on Linux so a killed pytest takes its simulator along.
+The simulator is a program of its own (package k210sim); the framework never imports it and
+reaches it only as a device (its serial port) and a power switch (its control socket, spoken by
+hil.simcontrol). ``SimProcess`` starts one with a bounded wait for its JSON endpoints line, stops
+it by its pid (SIGTERM, then SIGKILL), and ties it to its parent's life on Linux so a killed
+pytest takes its simulator along. ``run_k210sim`` runs any ``python -m k210sim`` command in the
+foreground for the ``hil sim`` launchers.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import select
@@ -30,14 +35,39 @@ def _die_with_parent() -> None:   # pragma: no cover - runs in the child between
         pass
 
 
-class SimProcess:
-    """``python -m hil sim serve`` for one rig; endpoints from its JSON line; stop by pid."""
+def _simulator_installed() -> None:
+    if importlib.util.find_spec("k210sim") is None:
+        raise SimError("the simulated board is not installed: pip install 'k210-hil[sim]' "
+                       "(it provides `python -m k210sim`)")
 
-    def __init__(self, state_dir: Path, board: str, firmware: str, pace: str = "line",
+
+def run_k210sim(argv: list[str]) -> int:
+    """``python -m k210sim ARGV`` in the foreground: stdio inherited, SIGTERM/SIGINT passed on,
+    its exit status returned."""
+    _simulator_installed()
+    proc = subprocess.Popen([sys.executable, "-m", "k210sim", *argv],
+                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def forward(signum, frame) -> None:
+        if proc.poll() is None:
+            os.kill(proc.pid, signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+class SimProcess:
+    """``python -m k210sim serve`` for one rig; endpoints from its JSON line; stop by pid."""
+
+    def __init__(self, state_dir: Path, board: str, build: str, pace: str = "line",
                  log_path: Path | None = None, start_timeout: float = SIM_START_TIMEOUT_S) -> None:
         self.state_dir = Path(state_dir)
         self.board = board
-        self.firmware = firmware
+        self.build = build
         self.pace = pace
         self.log_path = Path(log_path) if log_path else self.state_dir.parent / f"{self.state_dir.name}.serve.log"
         self.start_timeout = start_timeout
@@ -49,10 +79,11 @@ class SimProcess:
         return self.proc.pid if self.proc else None
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "hil", "sim", "serve", "--state", str(self.state_dir),
-                "--board", self.board, "--firmware", self.firmware, "--pace", self.pace]
+        return [sys.executable, "-m", "k210sim", "serve", "--state", str(self.state_dir),
+                "--board", self.board, "--build", self.build, "--pace", self.pace]
 
     def start(self) -> dict:
+        _simulator_installed()
         self.state_dir.parent.mkdir(parents=True, exist_ok=True)
         err = open(self.log_path, "ab")
         try:

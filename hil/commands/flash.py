@@ -15,8 +15,9 @@ DTR/RTS, the control socket DIR/control.sock to reset into ISP) or ``--port`` an
 not overlap the firmware actually on the board. Where that firmware ends is ``--firmware-end N``
 when given; else it is read from the board itself, through its running firmware (the length in
 the image header at flash 0; a few seconds); else, when the board does not answer, it is the
-rig's ``[firmware] image`` once wrapped (what a run flashes); without any of these only the
-flash bounds are checked, and a note says so.
+rig's ``[firmware] image`` once wrapped (what a run flashes), else (simulated rigs) the image
+size the simulator's control socket reports; without any of these only the flash bounds are
+checked, and a note says so.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r} (use e.g. 0x300000)") from None
 
 
-def _firmware_end(args, rig, port: str, control) -> int | None:
+def _firmware_end(args, rig, port: str, control, client) -> int | None:
     """Where the firmware on the board ends (see the module doc), with a note saying how it is known."""
     from hil.isp.image import looks_wrapped, wrapped_size
     if args.firmware_end is not None:
@@ -57,9 +58,25 @@ def _firmware_end(args, rig, port: str, control) -> int | None:
         end = len(data) if looks_wrapped(data) else wrapped_size(len(data))
         _note(args, f"the board did not answer; assuming it runs the rig's image {image.name} (ends at {end:#x})")
         return end
+    end = _end_from_simulator(client)
+    if end is not None:
+        _note(args, f"the board did not answer; the simulator says its image ends at {end:#x}")
+        return end
     _note(args, "the board did not answer and the rig names no [firmware] image: only the flash bounds "
                 "are checked (--firmware-end N says where the firmware ends)")
     return None
+
+
+def _end_from_simulator(client) -> int | None:
+    """The image size a simulator's control socket reports (its status), if there is one."""
+    if client is None:
+        return None
+    from hil.errors import SimError
+    try:
+        size = client.status().get("image_size")
+    except SimError:
+        return None
+    return size if isinstance(size, int) and size > 0 else None
 
 
 def _end_on_board(rig, port: str, control) -> int | None:
@@ -97,8 +114,8 @@ def _note(args, text: str) -> None:
 
 
 def _port_and_enter(args, rig):
-    """(port URL, enter_isp callable or None, control socket or None) for this rig and options."""
-    enter = None
+    """(port URL, enter_isp callable or None, control socket or None, its client or None)."""
+    enter = client = None
     control = args.control
     port = args.port
     if args.sim_state is not None:
@@ -106,8 +123,8 @@ def _port_and_enter(args, rig):
         port = port or str(state / "ttyMAIX0")
         control = control or state / "control.sock"
     if control is not None:
-        from hil.sim.control import ControlClient
-        client = ControlClient(Path(control))
+        from hil.simcontrol import SimControl
+        client = SimControl(Path(control))
         enter = lambda: client.reset(boot=True)   # noqa: E731 - a one-line adapter
     if port is None:
         from hil.rig import SIM_PORT
@@ -115,7 +132,7 @@ def _port_and_enter(args, rig):
             raise ConfigError(f"rig {rig.name} is simulated: start `hil sim serve --state DIR` and "
                               "pass --sim-state DIR (or --port URL with --control SOCKET)")
         port = rig.serial.port
-    return port, enter, control
+    return port, enter, control, client
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,13 +143,13 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     fd, _ = open_regular(path)        # a missing file, a FIFO or a device: one line before any port
     os.close(fd)
-    port, enter, control = _port_and_enter(args, rig)
+    port, enter, control, client = _port_and_enter(args, rig)
     end = None
     if args.addr is not None:
         if args.addr < 0 or args.addr % SECTOR:
             raise ConfigError(f"--addr {args.addr:#x}: must be a multiple of 4 KiB ({SECTOR:#x}): the flash "
                               f"is erased in 4 KiB sectors (e.g. {max(0, args.addr) // SECTOR * SECTOR:#x})")
-        end = _firmware_end(args, rig, port, control)
+        end = _firmware_end(args, rig, port, control, client)
     baud = args.baud or rig.serial.baud
     isp_baud = None if args.slow else (args.isp_baud or rig.serial.isp_baud or None)
     log = (lambda msg: print(f"hil flash: {msg}", file=sys.stderr)) if not args.quiet else None

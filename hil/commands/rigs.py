@@ -118,7 +118,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from hil.rig import load_rig
     rig = load_rig(args.name, _search(args))
-    port = f"simulated ({rig.sim.transport}, firmware {rig.sim.firmware})" if rig.sim else redact_url(rig.serial.port)
+    port = f"simulated ({rig.sim.transport}, build {rig.sim.build})" if rig.sim else redact_url(rig.serial.port)
     print(f"rig {rig.name}: ok: {rig.board.title} on {port}, power {rig.power.driver}, "
           f"firmware profile {rig.profile.name}" + (f", image {rig.firmware.image}" if rig.firmware.image else "")
           + f" ({rig.path})")
@@ -153,8 +153,8 @@ def _probe(rig) -> int:
               + ("" if board.firmware_version in ("", rig.profile.version)
                  else f" (profile {rig.profile.name} expects {rig.profile.version})"))
         print(f"probe: banner: {board.banner}")
-        print(f"probe: GC heap {device.gc_heap_size()} bytes, free {mem.gc_free}; "
-              f"system heap free {mem.sys_heap_free} bytes")
+        gc = f"GC heap {device.gc_heap_size()} bytes, free {mem.gc_free}; " if device.supports("gc_heap") else ""
+        print(f"probe: {gc}system heap free {mem.sys_heap_free} bytes")
         sd = device.sd_present()
         print(f"probe: SD card {'present' if sd else 'absent'}"
               + ("" if sd == rig.storage.sd else f" (rig says storage.sd = {str(rig.storage.sd).lower()})"))

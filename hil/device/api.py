@@ -9,6 +9,9 @@ route or a skip.
 
 Errors are typed (hil.errors): a failed load is KpuLoadError with the firmware's text and code
 (MemoryOverflow when it ran out of memory); another KPU call that raised is KpuError.
+
+What a suite needs beyond the common API it asks by name: ``device.supports("kpu_forward")``
+(``FEATURES`` lists them); ``device.why_not(feature)`` is the reason a test skips with.
 """
 from __future__ import annotations
 
@@ -21,6 +24,14 @@ from hil.errors import MemoryOverflow
 
 Progress = Callable[[int, int], None]
 
+# Features some firmware has and some does not: name -> what it is.
+FEATURES = {
+    "repl": "a MicroPython REPL that runs programs on the board",
+    "gc_heap": "an interpreter (GC) heap: gc.mem_free() and utils.gc_heap_size()",
+    "flash_files": "a file system on the SPI flash (/flash)",
+    "kpu_forward": "running a loaded model (kpu.forward)",
+}
+
 
 class Unsupported(NotImplementedError):
     """This firmware flavour cannot do that (the message says what and why)."""
@@ -28,7 +39,8 @@ class Unsupported(NotImplementedError):
 
 @dataclass(frozen=True)
 class Memory:
-    gc_free: int          # free interpreter heap after a collection (MicroPython: gc.mem_free()), bytes
+    gc_free: int | None   # free interpreter heap after a collection (MicroPython: gc.mem_free()), bytes;
+                          # None without an interpreter heap (C firmware)
     sys_heap_free: int    # free system heap, where kpu.load allocates (MaixPy: utils.heap_free()), bytes
 
 
@@ -89,10 +101,20 @@ class Device(ABC):
 
     lifecycle: Any
     kpu: KpuDriver
+    features: frozenset[str] = frozenset()       # of FEATURES: what this firmware has
 
     @property
     def firmware_version(self) -> str:
         return self.lifecycle.firmware_version
+
+    def supports(self, feature: str) -> bool:
+        if feature not in FEATURES:
+            raise KeyError(f"unknown device feature {feature!r} (known: {', '.join(FEATURES)})")
+        return feature in self.features
+
+    def why_not(self, feature: str) -> str:
+        """Why this firmware lacks ``feature``: the reason a test that needs it skips with."""
+        return f"this firmware ({type(self).__name__}) has no {FEATURES[feature]}"
 
     # -- memory --------------------------------------------------------------------------------
     @abstractmethod
@@ -144,6 +166,11 @@ class Device(ABC):
     def flash_sha256(self, offset: int, n: int) -> str:
         raise Unsupported(f"{type(self).__name__} cannot hash the flash")
 
+    def flash_write(self, offset: int, data: bytes) -> None:
+        """Write ``data`` to the SPI flash through the firmware itself, read back and checked (no
+        reboot). Unsupported where the flash is written over ISP (the lifecycle does that)."""
+        raise Unsupported(f"{type(self).__name__} cannot write the flash itself")
+
     # -- optional shortcuts the file cache uses when a flavour has them ------------------------------
     def generate(self, path: str, recipe: Any) -> str:
         """Write the model ``recipe`` describes on the board itself (no upload); its sha256."""
@@ -151,6 +178,13 @@ class Device(ABC):
 
     def can_generate(self, recipe: Any) -> bool:
         return False
+
+    def write_sized(self, path: str, recipe: Any) -> str:
+        """Write at ``path`` a model the loader treats as ``recipe``'s: its header, tables and size
+        (what decides a load's memory). Where the flavour generates models on the board these are
+        the exact bytes; a flavour without that writes the model's lead and grows the file, so the
+        bodies (and the sha256 returned) differ from the full model's."""
+        return self.generate(path, recipe)
 
     def derive(self, base: str, size: int, patches: list[tuple[int, str]], sha256: str, path: str) -> bool:
         """Make ``path`` from ``base`` on the board (a prefix with runs replaced), kept only when it

@@ -71,6 +71,11 @@ class FileCache:
         """``path`` was changed behind the cache's back."""
         self.files.pop(path, None)
 
+    def known(self, path: str) -> str | None:
+        """The sha256 this session verified ``path`` to hold (None: not known)."""
+        have = self.files.get(path)
+        return have[0] if have is not None else None
+
     def holds(self, path: str, sha256: str, data: bytes | None = None) -> None:
         """``path`` on the board is known to hash to ``sha256`` (written by someone else)."""
         self.files[path] = (sha256, data if data is not None and len(data) <= KEEP_BYTES else None)
@@ -143,5 +148,13 @@ class FileCache:
         """Write the model ``recipe`` describes at ``path`` on the board, unconditionally (a probe
         model that changes every time); its sha256."""
         got = self.device.generate(path, recipe)
+        self.holds(path, got)
+        return got
+
+    def sized(self, path: str, recipe: Any) -> str:
+        """Write at ``path``, unconditionally, a model the loader treats as ``recipe``'s (the
+        exact one where the flavour generates models, else its lead grown to size:
+        Device.write_sized); the board's sha256."""
+        got = self.device.write_sized(path, recipe)
         self.holds(path, got)
         return got

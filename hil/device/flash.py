@@ -1,13 +1,14 @@
-"""Models in the board's SPI flash: written over ISP by the lifecycle, read back on the board.
+"""Models in the board's SPI flash: written by the firmware itself where it can (a C agent's FPUT,
+no reboot), else over ISP by the lifecycle; read back on the board.
 
-``flash.write(offset, data)`` writes and the board reboots into its firmware (the lifecycle
+``flash.write(offset, data)`` writes; over ISP the board reboots into its firmware (the lifecycle
 announces it); ``write_lead(offset, model)`` writes only the part of a v3 model the loader
 interprets (hil.kmodel.lead: what a memory probe needs, without a multi-MB ISP write);
 ``head``/``sha256`` read the flash back through the firmware.
 """
 from __future__ import annotations
 
-from hil.device.api import Device
+from hil.device.api import Device, Unsupported
 from hil.kmodel.lead import flash_lead
 
 
@@ -17,7 +18,10 @@ class FlashModels:
         self.lifecycle = device.lifecycle
 
     def write(self, offset: int, data: bytes) -> None:
-        self.lifecycle.flash_data(offset, data)
+        try:
+            self.device.flash_write(offset, data)
+        except Unsupported:
+            self.lifecycle.flash_data(offset, data)
 
     def write_lead(self, offset: int, model: bytes) -> bytes:
         """Write the lead of ``model`` at ``offset``; the bytes written."""

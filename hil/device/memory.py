@@ -6,13 +6,14 @@ A probe is ``loads(size) -> bool`` for hil.threshold's searches. Whether one loa
 "loaded" or "ran out of memory" is judged by ``judge(source, what) -> bool``, which the suites
 give (the exact error text is the firmware profile's business, not the library's).
 
-SD probes write each model on the board (no upload) and compensate drift: each probe's size is
+SD probes write each model on the board (no upload: generated there, or its lead grown to size,
+hil.device.api.Device.write_sized) and compensate drift: each probe's size is
 shifted by however much the free heap moved since the start, so a build that leaks on deinit
 (each successful probe loses some heap) still yields the edge at the start's free heap instead of
 a value that depends on how many probes loaded. On a build that does not leak the shift is zero.
 
-Flash probes write only the lead of each model over ISP (hil.kmodel.lead); every ISP write
-reboots the board, so every flash probe runs on a fresh boot.
+Flash probes write only the lead of each model (hil.kmodel.lead), over ISP (every ISP write
+reboots the board, so every flash probe runs on a fresh boot) or through the firmware.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class SdProbe:
     def __call__(self, size: int) -> bool:
         with self.device.lifecycle.steps("memory probe", source="sd", size=size, show=True) as step:
             real = size + self.device.memory().sys_heap_free - self.free0
-            self.files.generate(self.path, Recipe("v3", size=real, main_mem=self.main_mem, seed=self.seed))
+            self.files.sized(self.path, Recipe("v3", size=real, main_mem=self.main_mem, seed=self.seed))
             self.written.append(real)
             loads = self.judge(self.path, f"SD probe of {real} bytes ({self.path})")
             step.args["loads"] = loads

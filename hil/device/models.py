@@ -2,7 +2,8 @@
 
 Where: ``/sd/hil/`` when the firmware mounted a card, else ``/flash/hil_`` (SPIFFS on MaixPy
 v0.6.2 has no directories: a name prefix). ``models.put(fixture)`` puts one there (or at a path
-given), verified against the manifest's sha256; ``models.good()`` is the smallest committed model
+given), verified against the manifest's sha256; ``models.sized(recipe, path)`` a model of a size
+for memory tests; ``models.good()`` is the smallest committed model
 the build loads, on the board: the "board still works" check of the suites.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ModelStore:
         self.files = files
         self.profile = profile
         self._root: str | None = None
+        self._sized: dict[str, tuple[Recipe, str]] = {}     # path -> (recipe, sha256) written this session
         device.lifecycle.subscribe(self)
 
     def rebooted(self, cause: RebootCause) -> None:
@@ -66,6 +68,17 @@ class ModelStore:
         """The model ``recipe`` makes, at ``path`` (on the board, verified); the path."""
         data = make(recipe)
         self.files.ensure(path, hashlib.sha256(data).hexdigest(), recipe=recipe, fetch=lambda: data)
+        return path
+
+    def sized(self, recipe: Recipe, path: str) -> str:
+        """A model the loader treats as ``recipe``'s, at ``path`` (for memory tests, where only the
+        header, tables and size count): ``made`` where the board writes models itself, else
+        the lead grown to size (Device.write_sized), written once while the cache still holds it."""
+        if self.device.can_generate(recipe):
+            return self.made(recipe, path)
+        done = self._sized.get(path)
+        if done is None or done[0] != recipe or self.files.known(path) != done[1]:
+            self._sized[path] = (recipe, self.files.sized(path, recipe))
         return path
 
     def smallest_good(self) -> Fixture:

@@ -7,7 +7,8 @@ who holds it. ``release_all()`` gives everything back (also what a failed claim 
 
 Lock keys name the board, not the rig file, so two rig files for one board share a lock:
 - a simulated rig: its state directory (``<results>/sim-state/<rig>``); runs with different
-  results directories run different simulated boards side by side;
+  results directories run different simulated boards side by side; an emulated rig ([qemu])
+  likewise (``<results>/emulator-state/<rig>``: two emulators must not share its flash file);
 - a device path: this host plus the device's real path (by-id links resolve to the ttyUSB);
 - a network port: host and TCP port of the URL; a device behind spy:// or alt://: that device;
   another URL (hwgrep://, loop://): this host and the URL.
@@ -51,6 +52,9 @@ def lock_key(rig: RigSpec, results: Path) -> str:
     if rig.sim is not None:
         state = str(sim_state_dir(rig, results).absolute())
         return f"sim-{_safe(rig.name)}-{hashlib.sha1(state.encode()).hexdigest()[:10]}"
+    if rig.emulator is not None:      # its flash and card are files in its state directory
+        state = str((Path(results) / "emulator-state" / rig.name).absolute())
+        return f"{rig.emulator.kind}-{_safe(rig.name)}-{hashlib.sha1(state.encode()).hexdigest()[:10]}"
     port = wrapped_device(rig.serial.port) or rig.serial.port   # spy:///dev/x locks /dev/x
     if "://" in port:
         parts = urlsplit(port)
@@ -110,7 +114,7 @@ class Claimer:
         if rig.labgrid is not None:
             return self._try_place(rig)
         port = wrapped_device(rig.serial.port) or rig.serial.port
-        if rig.sim is None and "://" not in port and not os.path.exists(port):
+        if rig.sim is None and rig.emulator is None and "://" not in port and not os.path.exists(port):
             # no such device here: nothing to share, and the board layer's "cannot open serial
             # port ... no such device" says more than a lock could
             return Claim(rig), ""

@@ -19,6 +19,7 @@ serves until SIGTERM/SIGINT. Index 0 is the board; any other index is a 404. ``P
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -33,16 +34,43 @@ from hil.errors import HilError, SimError
 MAX_BODY = 64
 
 
+def _check_loopback(host: str, port: int, listen_any: bool) -> None:
+    if not 0 <= port <= 65535:
+        raise SimError(f"simpower --listen: port {port} out of range")
+    if listen_any or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise SimError(f"simpower --listen: refusing to listen on {host}: not a loopback address "
+                       "(use --listen-any)")
+
+
+def _check_loopback(host: str, port: int, listen_any: bool) -> None:
+    if not 0 <= port <= 65535:
+        raise SimError(f"simpower --listen: port {port} out of range")
+    if listen_any or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise SimError(f"simpower --listen: refusing to listen on {host}: not a loopback address "
+                       "(use --listen-any)")
+
+
 class SimPowerHttp:
     """The HTTP power switch for one simulator; ``start()`` / ``stop()``; ``url`` once started."""
 
     def __init__(self, control: Path | str, host: str = "127.0.0.1", port: int = 0,
                  listen_any: bool = False) -> None:
-        from hil.sim.control import ControlClient   # the control socket is the simulator's business
-        from hil.sim.server import check_listen_address
-        check_listen_address((host, port), listen_any, "simpower --listen")
+        from hil.simcontrol import SimControl
+        _check_loopback(host, port, listen_any)
         self.control = Path(control)
-        self.client_factory = lambda: ControlClient(self.control)
+        self.client_factory = lambda: SimControl(self.control)
         self.host = host
         self.port = port
         self.server: ThreadingHTTPServer | None = None

@@ -53,7 +53,7 @@ class SessionRecord:
             longrepr=longrepr, measurements=item.stash.get(MEASURE_KEY, []) if item else [],
             serial_log=str(serial_log.relative_to(self.run_dir)) if serial_log is not None else None,
             markers=[m.name for m in item.iter_markers() if m.name not in _IGNORED_MARKERS] if item else [],
-            steps=steps)
+            steps=steps, properties=[(str(k), str(v)) for k, v in item.user_properties] if item else [])
 
     def close(self, exitstatus: int, steps: list[dict]) -> None:
         if self.writer is not None and not self.writer.closed:

@@ -68,7 +68,8 @@ class HilSession:
     # -- session start and end ---------------------------------------------------------------
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         rig = self.rig
-        kind = f"simulated ({rig.sim.transport}, pace {rig.sim.pace})" if rig.sim else redact_url(rig.serial.port)
+        kind = f"simulated ({rig.sim.transport}, pace {rig.sim.pace})" if rig.sim else \
+            f"emulated ({rig.emulator.kind})" if rig.emulator else redact_url(rig.serial.port)
         lines = [f"hil: rig {rig.name}: {rig.board.name}, {kind}, firmware profile {rig.profile.name}",
                  f"hil: run record {self.record_path}"]
         return lines + [f"hil: {note}" for note in self.notes]

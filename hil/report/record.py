@@ -127,7 +127,10 @@ class RunRecordWriter:
     def test(self, *, nodeid: str, rig: str, firmware_profile: str, outcome: str, duration: float,
              started: str, message: str = "", longrepr: str = "",
              measurements: Iterable[MeasurementRecord | dict] = (), serial_log: str | None = None,
-             markers: Iterable[str] = (), steps: Iterable[dict] = ()) -> dict[str, Any]:
+             markers: Iterable[str] = (), steps: Iterable[dict] = (),
+             properties: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+        """``properties``: what the test recorded with pytest's ``record_property`` (or
+        ``user_properties``), e.g. ``known_weakness``; written only when there are some."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome {outcome!r} is not one of {OUTCOMES}")
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -139,6 +142,7 @@ class RunRecordWriter:
             "measurements": [m.to_dict() if isinstance(m, MeasurementRecord) else dict(m)
                              for m in measurements],
             "serial_log": serial_log, "markers": sorted(set(markers)), "steps": list(steps),
+            **({"properties": [list(p) for p in properties]} if properties else {}),
         })
 
     def footer(self, exitstatus: int, steps: Iterable[dict] = ()) -> dict[str, Any]:

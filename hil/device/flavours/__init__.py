@@ -12,7 +12,8 @@ firmware profiles spell it). Made per board with ``(rig, console, events)`` it o
 
 Whatever keeps board-side state (a protocol client's mode, probed features, loaded models)
 subscribes to ``events`` (hil.board.state) and drops it on ``rebooted(cause)``/``reconnected()``.
-MaixPy (``maixpy.py``) is the example; a C agent speaking a line protocol fits the same three.
+MaixPy (``maixpy.py``) and C-SDK firmware with the k210-hil agent (``csdk.py``, a line protocol
+over the UART: hil.device.agent) are the two.
 """
 from hil.drivers.registry import Registry
 

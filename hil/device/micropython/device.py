@@ -35,6 +35,8 @@ def _both(first: Progress, second: Progress | None) -> Progress:
 class MicroPythonDevice(Device):
     """Device API over the raw REPL of a board whose lifecycle is ``lifecycle``."""
 
+    features = frozenset({"repl", "gc_heap", "flash_files", "kpu_forward"})
+
     def __init__(self, lifecycle: Any, repl: Repl, rig: Any) -> None:
         self.lifecycle = lifecycle
         self.repl = repl

@@ -5,6 +5,10 @@ reset of the chip), ``can_power`` (really remove power), ``drops_port`` (the USB
 away with the power, so the link is closed and reopened around a cycle), ``simulated`` (can drive
 a simulated rig) and ``modem_lines`` (needs DTR/RTS on the port).
 
+``start()`` is the board's start-up hook: called once when the board is opened, before the
+link. A driver that runs the board itself (the ``qemu`` emulator) starts it there and returns
+the console's URL; ``console_url`` says where the console is after a power cycle moved it.
+
 A driver class declares ``keys`` (hil.drivers.schema.Key) for its [power] table, optionally a
 ``check`` of the table against the rest of the rig, and ``create(spec, ctx)``, which makes the
 driver for an opened board.
@@ -54,6 +58,7 @@ class RigFacts:
     is_sim: bool = False
     transport: str = ""          # the simulated rig's front end ("pty", "rfc2217"), else ""
     labgrid_place: str = ""      # [labgrid].place, if the rig has that table
+    emulator: str = ""           # the rig's emulator table ("qemu"), if it has one
 
 
 @dataclass
@@ -63,6 +68,7 @@ class PowerContext:
     link: Callable[[], Any] = lambda: None     # the open hil.link.Link (or None)
     control: Path | None = None                # the simulator's control socket, for sim rigs
     note: Note = _quiet                        # a line in the serial log
+    state: Path | None = None                  # where an emulated board keeps its flash and card
 
     @property
     def rig_name(self) -> str:
@@ -109,6 +115,16 @@ class PowerDriver:
     @classmethod
     def check(cls, spec: PowerSpec, rig: RigFacts) -> tuple[str, str] | None:
         """(key, problem) when this [power] table does not fit the rest of the rig."""
+        return None
+
+    def start(self) -> str | None:
+        """At board open, before the link: start a board this driver runs itself; its console
+        URL (None: the rig's serial.port is the console)."""
+        return None
+
+    @property
+    def console_url(self) -> str | None:
+        """The console's URL now, when this driver decides it (an emulator); else None."""
         return None
 
     def _unsupported(self, what: str) -> PowerError:
@@ -183,11 +199,12 @@ def parse_power(top: Table, rig: RigFacts) -> PowerSpec:
 
 
 def make_power(rig: Any, link: Callable[[], Any] = lambda: None, control_path: Path | None = None,
-               note: Note = _quiet) -> PowerDriver:
+               note: Note = _quiet, state: Path | None = None) -> PowerDriver:
     """The rig's power driver. ``link`` gives the open link (dtr-rts); ``control_path`` the
-    simulator's control socket (sim)."""
+    simulator's control socket (sim); ``state`` a directory for an emulated board (qemu)."""
     cls = POWER.get(rig.power.driver)
-    return cls.create(rig.power, PowerContext(rig, link, Path(control_path) if control_path else None, note))
+    return cls.create(rig.power, PowerContext(rig, link, Path(control_path) if control_path else None, note,
+                                              Path(state) if state else None))
 
 
 def run_command(argv: tuple[str, ...] | list[str], timeout: float, what: str) -> str:

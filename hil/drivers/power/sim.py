@@ -41,8 +41,8 @@ class SimPower(PowerDriver):
     def __init__(self, control_path: Path, rig_name: str = "", note: Note = _quiet,
                  off_time: float = 0.2) -> None:
         super().__init__(rig_name, note)
-        from hil.sim.control import ControlClient   # lazy: only sim rigs need the simulator
-        self.client = ControlClient(control_path)
+        from hil.simcontrol import SimControl
+        self.client = SimControl(control_path)
         self.off_time = off_time
 
     def _call(self, what: str, fn: Callable[[], object]) -> None:

@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 
-from hil.sim.control import ControlClient
+from k210sim.control import ControlClient
 
 DATA = hashlib.shake_256(b"fault matrix upload").digest(6000)
 
