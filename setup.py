@@ -13,7 +13,7 @@ with and installs no top-level ``suites``:
 hil.resources finds them in either place. tests/test_wheel.py checks that every tracked file of
 these folders lands in the wheel, so a new kind of data file cannot be left behind unnoticed.
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 # Folders of the checkout mapped into the hil package (name in the wheel -> folder in the checkout).
 MAPPED = {
@@ -39,7 +39,9 @@ DATA = {
 }
 
 setup(
-    packages=find_packages(include=["hil", "hil.*", "k210sim", "k210sim.*"]) + list(MAPPED),
+    # namespace packages too: a folder of modules without __init__.py (k210sim/firmware) is one
+    packages=find_namespace_packages(include=["hil", "hil.*", "k210sim", "k210sim.*"],
+                                     exclude=["*.__pycache__", "*.__pycache__.*"]) + list(MAPPED),
     package_dir=MAPPED,
     package_data=DATA,
     include_package_data=False,
