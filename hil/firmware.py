@@ -14,6 +14,7 @@ from typing import Any
 
 from hil.cases import CALL_CASES, Case, default_case, parse_cases
 from hil.errors import FirmwareProfileError
+from hil.rigdirs import RigSearch
 from hil.tomlcheck import Table, named_table
 
 FAMILIES = ("maixpy", "csdk")      # csdk: standalone-SDK firmware with the k210-hil agent (agent/)
@@ -183,16 +184,9 @@ def _check_defaults(table: Table, errors: ErrorTexts, kpu: KpuSpec, cases: dict[
 
 
 def profile_dirs(extra: list[Path] | None = None) -> list[Path]:
-    """Where profiles are looked up, first match wins.
-
-    Explicit dirs, then $HIL_RIG_DIR/firmware, ./rigs/firmware, and the checkout's rigs/firmware
-    (so an editable install works from any directory).
-    """
-    dirs = list(extra or [])
-    if os.environ.get("HIL_RIG_DIR"):
-        dirs.append(Path(os.environ["HIL_RIG_DIR"]) / "firmware")
-    dirs.append(Path.cwd() / "rigs" / "firmware")
-    dirs.append(Path(__file__).resolve().parent.parent / "rigs" / "firmware")
+    """Where profiles are looked up, first match wins: ``extra`` (the ``firmware/`` beside a rig
+    file), then ``firmware/`` in each directory of the rig lookup order (hil.rigdirs)."""
+    dirs = list(extra or []) + [d.path / "firmware" for d in RigSearch.default().dirs]
     seen: list[Path] = []
     for d in dirs:
         if d not in seen:
@@ -213,9 +207,11 @@ def load_profile(name_or_path: str | Path, extra: list[Path] | None = None) -> F
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text:
         return parse_profile(Path(text))
-    for d in profile_dirs(extra):
+    dirs = profile_dirs(extra)
+    for d in dirs:
         candidate = d / f"{text}.toml"
         if candidate.is_file():
             return parse_profile(candidate)
     known = ", ".join(available_profiles(extra)) or "none found"
-    raise FirmwareProfileError(f"firmware profile {text!r} not found (known: {known})")
+    raise FirmwareProfileError(f"firmware profile {text!r} not found in {', '.join(map(str, dirs))} "
+                               f"(known: {known})")

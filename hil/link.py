@@ -83,13 +83,17 @@ class SerialLog:
     """A serial log file: one record per line, ``HH:MM:SS.ffffff DIR text``.
 
     DIR is ``<`` for bytes from the board, ``>`` for bytes to it and ``#`` for notes (resets,
-    baud and modem-line changes). Received chunks are split after each newline so a boot log
-    reads line by line. Flushed after every record: a crash keeps what was seen.
+    baud and modem-line changes). Received bytes are one record per line, whatever the reads
+    that brought them: split after each newline and joined across reads, stamped when the
+    line's first byte came. A line still open when something else is logged (bytes sent, a
+    note), or when the log closes, ends there. Written and flushed as bytes come: a crash keeps
+    what was seen, and ``tail -f`` shows a prompt that has no newline yet.
     """
 
     def __init__(self, path: Path | None, title: str = "") -> None:
         self.path = Path(path) if path is not None else None
         self._file: TextIO | None = None
+        self._rx_open = False            # a received line is on the last line of the file, not ended
         self._secrets = _env_secrets()   # read once: the environment of a run does not change
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,9 +101,15 @@ class SerialLog:
             self._file.write(f"# serial log {title} started {datetime.now().isoformat(timespec='seconds')}\n")
             self._file.flush()
 
+    def _end_rx(self) -> None:
+        if self._rx_open and self._file is not None:
+            self._file.write("\n")
+        self._rx_open = False
+
     def _write(self, direction: str, text: str) -> None:
         if self._file is None:
             return
+        self._end_rx()
         stamp = datetime.now().strftime("%H:%M:%S.%f")
         self._file.write(f"{stamp} {direction} {redact(text, self._secrets)}\n")
         self._file.flush()
@@ -111,8 +121,13 @@ class SerialLog:
         while start < len(data):
             end = data.find(b"\n", start)
             end = len(data) if end < 0 else end + 1
-            self._write("<", escape(data[start:end]))
+            text = redact(escape(data[start:end]), self._secrets)
+            if not self._rx_open:
+                text = f"{datetime.now().strftime('%H:%M:%S.%f')} < {text}"
+            self._rx_open = data[end - 1] != 0x0A
+            self._file.write(text if self._rx_open else text + "\n")
             start = end
+        self._file.flush()
 
     def tx(self, data: bytes) -> None:
         if data:
@@ -123,6 +138,7 @@ class SerialLog:
 
     def close(self) -> None:
         if self._file is not None:
+            self._end_rx()
             self._file.close()
             self._file = None
 
@@ -133,7 +149,8 @@ class SerialLog:
 NULL_LOG = SerialLog(None)
 
 
-def _open_reason(exc: BaseException) -> str:
+def open_reason(exc: BaseException) -> str:
+    """Why a port or file could not be opened, in words (pyserial's nested errno text dropped)."""
     code = getattr(exc, "errno", None)
     if code == errno.ENOENT:
         return "no such device (is the board plugged in? see ls /dev/serial/by-id/)"
@@ -146,7 +163,7 @@ def _open_reason(exc: BaseException) -> str:
 
 
 class Link:
-    """An open serial port (device path, rfc2217://, socket://, loop://)."""
+    """An open serial port: a device path or any pyserial URL (hil.ports)."""
 
     def __init__(self, url: str, baud: int = 115200, log: SerialLog | None = None,
                  name: str = "") -> None:
@@ -171,13 +188,15 @@ class Link:
         try:
             ser = serial.serial_for_url(self._open_url, baudrate=self._baud, timeout=POLL_S)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkError(f"cannot open serial port {self.url}: {redact(_open_reason(exc))}") from None
+            raise LinkError(f"cannot open serial port {self.url}: {redact(open_reason(exc))}") from None
         self.serial = ser
         self.lost = False
         self._fd = None
         self._sock = None
-        if isinstance(ser, serial.Serial) and getattr(ser, "fd", None) is not None:
-            self._fd = ser.fd   # a device path (PosixSerial, non-blocking descriptor)
+        if type(ser).read is serial.Serial.read and getattr(ser, "fd", None) is not None:
+            # a device path read straight from its descriptor; not a class that does its own
+            # reading (spy:// dumps every byte it reads, alt:// may poll() instead of select())
+            self._fd = ser.fd
         elif getattr(ser, "_socket", None) is not None and type(ser).__module__.endswith("protocol_socket"):
             self._sock = ser._socket
         self._log.note(f"opened {self.url} at {self._baud} baud")

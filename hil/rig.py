@@ -17,30 +17,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from hil import ports
 from hil.boards import BOARDS, BoardSpec
 from hil.drivers.emulator import EMULATORS, EmulatorSpec, parse_emulator
 from hil.drivers.power import PowerSpec, RigFacts, parse_power
 from hil.errors import FirmwareProfileError, RigConfigError
 from hil.firmware import FirmwareProfile, load_profile
+from hil.rigdirs import RigSearch
 from hil.tomlcheck import Table, named_table
 
 SIM_PORT = "sim"
 LABGRID_PORT = "labgrid"
-URL_SCHEMES = ("rfc2217", "socket", "loop")
-# pyserial URL options per scheme (anything else makes pyserial refuse to open the port)
-URL_OPTIONS = {"rfc2217": ("ign_set_control", "poll_modem", "timeout", "logging"),
-               "socket": ("logging",), "loop": ("logging",)}
 DEFAULT_COORDINATOR = "127.0.0.1:20408"   # labgrid's own default
 PACES = ("line", "off")
 TRANSPORTS = ("pty", "rfc2217")
 FLASH_ALIGN = 4096
+MAX_BAUD = 12_000_000          # the fastest USB-serial bridges (FT2232H); the K210's UART stays below
+MAX_BOOT_TIMEOUT_S = 3600.0    # a boot takes seconds; an hour is a typo, not a board
 
 
 @dataclass(frozen=True)
 class SerialSpec:
-    port: str                       # device path, rfc2217://host:port, socket://host:port or "sim"
+    port: str                       # device path, any pyserial URL (hil.ports), or "sim" / "labgrid"
     baud: int = 115200
     fast_baud: int = 0              # REPL baud for big transfers; 0 = never switch
     isp_baud: int = 1_500_000       # baud the ISP flasher switches to after the greeting
@@ -131,42 +130,11 @@ def check_port(t: Table, port: str, is_sim: bool, is_labgrid: bool = False, emul
     if is_sim:
         raise t.fail("port", f'{port!r}: a simulated rig takes port = "sim" '
                              "(the simulator chooses the real port at run time)")
-    if "://" in port:
-        parts = urlsplit(port)
-        if parts.scheme not in URL_SCHEMES:
-            raise t.fail("port", f"{port!r}: unsupported URL scheme {parts.scheme!r} "
-                                 f"(allowed: {', '.join(s + '://' for s in URL_SCHEMES)} or a device path)")
-        if parts.scheme != "loop":
-            try:
-                host, tcp_port = parts.hostname, parts.port
-            except ValueError:
-                host, tcp_port = None, None
-            if not host or not tcp_port:
-                raise t.fail("port", f"{port!r}: needs host and port, e.g. {parts.scheme}://127.0.0.1:7777")
-        _check_url_options(t, port, parts.scheme, parts.query)
-        return port
-    if port.upper().startswith("COM") and port[3:].isdigit():
-        return port  # Windows
-    if not port.startswith("/"):
-        raise t.fail("port", f"{port!r}: must be an absolute device path (/dev/ttyUSB0, "
-                             "/dev/serial/by-id/...), rfc2217://host:port or socket://host:port")
+    try:
+        ports.check(port)
+    except ports.PortError as exc:
+        raise t.fail("port", str(exc)) from None
     return port
-
-
-def _check_url_options(t: Table, port: str, scheme: str, query: str) -> None:
-    """pyserial's URL options (``?ign_set_control&timeout=5``): known names only."""
-    allowed = URL_OPTIONS.get(scheme, ())
-    for item in filter(None, query.split("&")):
-        name, _, value = item.partition("=")
-        if name not in allowed:
-            raise t.fail("port", f"{port!r}: unknown {scheme}:// option {name!r} "
-                                 f"(allowed: {', '.join(allowed) or 'none'})")
-        if name == "timeout":
-            try:
-                if float(value) <= 0:
-                    raise ValueError
-            except ValueError:
-                raise t.fail("port", f"{port!r}: timeout={value!r} must be a number of seconds > 0") from None
 
 
 def _check_offset(t: Table, key: str, value: int, board: BoardSpec, fw_end: int) -> None:
@@ -251,17 +219,18 @@ def parse_rig(path: Path) -> RigSpec:
         port = ser.take("port", str)
     port = check_port(ser, port, sim is not None, labgrid is not None, emulator.kind if emulator else "")
     baud = ser.take("baud", int, 115200)
-    if baud <= 0:
-        raise ser.fail("baud", f"must be > 0, got {baud}")
+    if not 0 < baud <= MAX_BAUD:
+        raise ser.fail("baud", f"{baud}: must be 1..{MAX_BAUD}")
     fast = ser.take("fast_baud", int, 0)
-    if fast < 0 or (fast and fast <= baud):
-        raise ser.fail("fast_baud", f"{fast}: must be 0 (never switch) or above baud ({baud})")
+    if fast < 0 or (fast and fast <= baud) or fast > MAX_BAUD:
+        raise ser.fail("fast_baud", f"{fast}: must be 0 (never switch) or above baud ({baud}), "
+                                    f"at most {MAX_BAUD}")
     isp_baud = ser.take("isp_baud", int, 1_500_000)
-    if isp_baud <= 0:
-        raise ser.fail("isp_baud", f"must be > 0, got {isp_baud}")
+    if not 0 < isp_baud <= MAX_BAUD:
+        raise ser.fail("isp_baud", f"{isp_baud}: must be 1..{MAX_BAUD}")
     boot_timeout = ser.take("boot_timeout", float, 10.0)
-    if boot_timeout <= 0:
-        raise ser.fail("boot_timeout", "must be > 0 seconds")
+    if not 0 < boot_timeout <= MAX_BOOT_TIMEOUT_S:
+        raise ser.fail("boot_timeout", f"{boot_timeout:g}: must be > 0 and at most {MAX_BOOT_TIMEOUT_S:g} seconds")
     ser.done()
     serial = SerialSpec(port=port, baud=baud, fast_baud=fast, isp_baud=isp_baud,
                         boot_timeout=boot_timeout)
@@ -295,32 +264,28 @@ def parse_rig(path: Path) -> RigSpec:
                    labgrid=labgrid, path=path, emulator=emulator)
 
 
-def default_rig_dir() -> Path:
-    """./rigs, else $HIL_RIG_DIR, else the checkout's rigs/ (editable installs)."""
-    if os.environ.get("HIL_RIG_DIR"):
-        return Path(os.environ["HIL_RIG_DIR"])
-    here = Path.cwd() / "rigs"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "rigs"
+def rig_search(rig_dir: "Path | str | RigSearch | None" = None) -> RigSearch:
+    """The lookup order for rigs (hil.rigdirs): a RigSearch as is, a directory as ``--rig-dir``."""
+    return rig_dir if isinstance(rig_dir, RigSearch) else RigSearch.default(rig_dir)
 
 
-def rig_names(rig_dir: Path) -> list[str]:
-    return sorted(p.stem for p in Path(rig_dir).glob("*.toml")) if Path(rig_dir).is_dir() else []
+def rig_names(rig_dir: "Path | str | RigSearch | None" = None) -> list[str]:
+    """Every rig name the lookup order knows (the first file of a name wins)."""
+    return sorted(rig_search(rig_dir).names())
 
 
-def rig_path(name_or_path: str | Path, rig_dir: Path | None = None) -> Path:
+def rig_path(name_or_path: str | Path, rig_dir: "Path | str | RigSearch | None" = None) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text:
         return Path(text)
-    rig_dir = Path(rig_dir) if rig_dir is not None else default_rig_dir()
-    candidate = rig_dir / f"{text}.toml"
-    if not candidate.is_file():
-        known = ", ".join(rig_names(rig_dir)) or "none"
-        raise RigConfigError(f"rig {text!r} not found: no {candidate} (known rigs: {known})")
-    return candidate
+    search = rig_search(rig_dir)
+    found = search.find(f"{text}.toml")
+    if found is None:
+        known = ", ".join(sorted(search.names())) or "none"
+        raise RigConfigError(f"rig {text!r} not found: no {text}.toml in {search.where()} (known rigs: {known})")
+    return found
 
 
-def load_rig(name_or_path: str | Path, rig_dir: Path | None = None) -> RigSpec:
-    """Load and validate a rig by name (rig_dir/NAME.toml) or by path."""
+def load_rig(name_or_path: str | Path, rig_dir: "Path | str | RigSearch | None" = None) -> RigSpec:
+    """Load and validate a rig by name (looked up as hil.rigdirs says) or by path."""
     return parse_rig(rig_path(name_or_path, rig_dir))

@@ -4,6 +4,8 @@ Used by the rig and firmware-profile loaders, so both give the same one-line err
 """
 from __future__ import annotations
 
+import math
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -14,16 +16,29 @@ else:  # pragma: no cover - exercised on 3.10
     import tomli as tomllib
 
 T = TypeVar("T")
+INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1
 _MISSING = object()
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float: "a number",
                list: "a list", dict: "a table"}
 
 
+MAX_TOML_BYTES = 4 * 1024 * 1024     # rigs, profiles, pools and manifests are a few KiB
+
+
 def load_toml(path: Path, error: Callable[[str], Exception]) -> dict[str, Any]:
-    """Read a TOML file; any problem becomes ``error("<path>: <what>")``."""
+    """Read a TOML file; any problem becomes ``error("<path>: <what>")``: a FIFO or a device
+    instead of a file, a file too big to be a config, tables nested too deep to parse."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{path}: not a regular file")
+        if info.st_size > MAX_TOML_BYTES:
+            raise error(f"{path}: {info.st_size} bytes: too big for a configuration file "
+                        f"(at most {MAX_TOML_BYTES})")
         return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except RecursionError:
+        raise error(f"{path}: invalid TOML: nested too deeply") from None
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
     except OSError as exc:
@@ -76,6 +91,10 @@ class Table:
         if not ok:
             raise self.fail(key, f"must be {_TYPE_NAMES.get(typ, typ.__name__)}, "
                                  f"got {type(value).__name__} {value!r}")
+        if typ is float and not math.isfinite(value):
+            raise self.fail(key, f"must be a finite number, got {value!r}")
+        if typ is int and not INT_MIN <= value <= INT_MAX:
+            raise self.fail(key, f"{value} is out of range (TOML integers are 64-bit)")
         return value
 
     def take_choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> str:

@@ -1,24 +1,15 @@
-"""Options of the KPU suites (the fixtures and markers come from the hil pytest plugin).
-
-``--switch-cycles N``: load/deinit switch cycles in test_switching.py (default $HIL_SWITCH_CYCLES
-or 20). pytest reads options only from conftest files it loads at start-up: this one is loaded when
-the command line names suites/ or a file in it, or when no path is given (testpaths = suites).
-When it is not, $HIL_SWITCH_CYCLES still works.
-
-Fixtures shared by the suites: ``good`` (a model the build loads, on the board) and ``checks``
+"""Fixtures shared by the suites: ``good`` (a model the build loads, on the board) and ``checks``
 (what kpu_support.check_case holds the board to a profile's case with).
+
+The suites' option ``--switch-cycles`` is the hil plugin's (hil.plugin.options): pytest reads
+options only from conftests it loads at start-up, which misses ``--pyargs hil.suites``; fixtures
+in this file are found wherever the suites are collected from.
 """
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
-
-import kpu_support
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    kpu_support.add_options(parser)
 
 
 @pytest.fixture

@@ -264,7 +264,8 @@ def gallop_edge(loads: Loads, seed: int, step: int = STEP, floor: int = 64 * KiB
 
 # -- options ---------------------------------------------------------------------------------------
 def switch_cycles(config: pytest.Config) -> int:
-    """--switch-cycles N, else $HIL_SWITCH_CYCLES, else 20."""
+    """--switch-cycles N (an option of the hil plugin, so it works wherever the suites are
+    collected from), else $HIL_SWITCH_CYCLES, else 20."""
     value = config.getoption("switch_cycles", default=None)
     if value is None:
         text = os.environ.get(SWITCH_CYCLES_ENV, "")
@@ -276,9 +277,3 @@ def switch_cycles(config: pytest.Config) -> int:
         raise pytest.UsageError(f"switch cycles must be >= 1, got {value}")
     return value
 
-
-def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("hil-suites", "K210 HIL suites")
-    group.addoption("--switch-cycles", type=int, default=None, metavar="N",
-                    help=f"load/deinit switch cycles in test_switching (default ${SWITCH_CYCLES_ENV} "
-                         f"or {SWITCH_CYCLES_DEFAULT}); raise it for nightly runs")

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import pytest
 
-import kpu_support as ks
 from hil.device.models import FLASH_PREFIX, SD_DIR
 from hil.kmodel.fixtures import broken_models, committed_loadable, smallest_per_version, well_formed
+
+from . import kpu_support as ks
 
 
 @pytest.fixture

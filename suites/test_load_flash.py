@@ -23,9 +23,10 @@ import time
 
 import pytest
 
-import kpu_support as ks
 from hil.kmodel.fixtures import committed_loadable, ensure_fixture, get_fixture
 from hil.kmodel.verdict import maixpy_load_error
+
+from . import kpu_support as ks
 
 ERASED = "broken_erased_flash"     # 4 KiB of 0xFF: what an erased flash sector reads as
 

@@ -28,9 +28,10 @@ import time
 
 import pytest
 
-import kpu_support as ks
 from hil.device.models import SD_DIR
 from hil.kmodel.fixtures import smallest_per_version, well_formed
+
+from . import kpu_support as ks
 
 SUBDIR = SD_DIR + "/models/nested"
 LONG_NAME = "a_kmodel_with_a_rather_long_file_name_to_check_fat_long_file_names_0123456789abcdef.kmodel"

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import pytest
 
-import kpu_support as ks
 from hil.device.memory import FlashProbe, SdProbe, Threshold
 from hil.kmodel.build import DEFAULT_MAIN_MEM
+
+from . import kpu_support as ks
 
 PROBE = "threshold_probe.kmodel"
 GC_SHRINK = 256 * ks.KiB

@@ -8,8 +8,9 @@ import random
 
 import pytest
 
-import kpu_support as ks
 from hil.device.micropython.code import device as programs
+
+from . import kpu_support as ks
 
 SMOKE_FILE = "/sd/hil_smoke.bin"
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-import kpu_support as ks
 from hil.errors import KpuError, KpuLoadError, MemoryOverflow
 from hil.kmodel.build import DEFAULT_MAIN_MEM
 from hil.kmodel.fixtures import Recipe
+from . import kpu_support as ks                 # relative: installed, the suites are hil.suites
 
 SHARES = (0.60, 0.58)
 

@@ -36,3 +36,8 @@ def test_the_documented_suite_passes_on_a_simulated_rig(tmp_path: Path) -> None:
                            f"--hil-results={tmp_path / 'results'}", "-q", "-p", "no:cacheprovider"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "3 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_hil_init_writes_this_very_suite() -> None:
+    """The example suite `hil init` puts in a new project is the one shown (and run) here."""
+    assert (ROOT / "hil" / "project" / "templates" / "test_our_model.py.tmpl").read_text() == example()

@@ -113,7 +113,7 @@ def test_pool_errors(tmp_path: Path) -> None:
     (pools / "q.toml").write_text('[pool]\nname = "other"\nrigs = ["sim"]\n')
     with pytest.raises(RigConfigError, match=r"pool.name: 'other' must match the file name 'q'"):
         load_pool("q", tmp_path)
-    with pytest.raises(RigConfigError, match=r"rig pool 'zz' not found: .* \(known pools: p, q\)"):
+    with pytest.raises(RigConfigError, match=r"rig pool .zz. not found: .* \(known pools: p, q, sim4\)"):
         load_pool("zz", tmp_path)
 
 

@@ -51,14 +51,39 @@ def test_hil_flash_errors(tmp_path, sim):
     model = tmp_path / "m.kmodel"
     model.write_bytes(b"x" * 100)
     state = sim.endpoints["state"]
-    r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x100000", str(model))
+    r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x100000", "--firmware-end", "0x1c8025",
+             str(model))
     assert r.returncode == 2 and "0x00100000 overlaps the firmware" in r.stderr
+    r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x300001", str(model))
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == (
+        "hil: --addr 0x300001: must be a multiple of 4 KiB (0x1000): the flash is erased in 4 KiB sectors "
+        "(e.g. 0x300000)")
     r = _hil("flash", "--rig", "sim", str(model))
     assert r.returncode == 2 and "rig sim is simulated" in r.stderr
     r = _hil("flash", "--rig", "sim", "--sim-state", state, str(tmp_path / "missing.bin"))
-    assert r.returncode == 2 and "missing.bin: no such file" in r.stderr
+    assert r.returncode == 2 and "missing.bin: cannot read: no such file" in r.stderr
     r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0xfff000", str(model) + "x")
     assert r.returncode == 2
+
+
+def test_hil_flash_addr_checks_the_image_on_the_board_not_the_profile(tmp_path):
+    """The rig's profile (full) says its image ends at 0x1c8025; the board runs the minimum build,
+    whose header at flash 0 says 0xd0025: that is what --addr is checked against."""
+    model = tmp_path / "m.kmodel"
+    model.write_bytes(os.urandom(5000))
+    with SimServer(tmp_path / "state", board="maix-bit", build=BUILD, pace=False) as sim:
+        state = sim.endpoints["state"]
+        end = 851_968 + 37
+        r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0xd0000", str(model))
+        assert r.returncode == 2, r.stderr
+        assert f"the firmware on the board ends at {end:#x} (its image header at flash 0)" in r.stderr
+        assert r.stderr.strip().splitlines()[-1] == (
+            f"hil: m.kmodel at 0x000d0000 overlaps the firmware image at 0x00000000..{end:#010x}; "
+            "choose an address >= 0xd1000")
+        r = _hil("flash", "--rig", "sim", "--sim-state", state, "--addr", "0x100000", str(model))
+        assert r.returncode == 0, r.stderr
+        assert sim.storage.flash.read(0x100000, 5000) == model.read_bytes()
+        assert "\r" not in r.stderr and "m.kmodel: 100% 4.9 KiB in " in r.stderr   # one final line, not a tty
 
 
 def test_client_over_rfc2217_drives_dtr_rts(sim):

@@ -106,3 +106,16 @@ def test_build_all_into_a_fresh_dir(tmp_path: Path) -> None:
             assert f.sha256 == by_name[f.name].sha256, f.name
     assert names <= set(by_name)
     assert [f.name for f in fx.load_manifest(tmp_path / "fresh")] == [f.name for f, _ in out]
+
+
+def test_installed_large_fixtures_go_to_the_users_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed from a wheel, the shipped manifest's directory is no place to write: a large
+    fixture is made into $HIL_CACHE_DIR/models (else ~/.cache/k210-hil/models)."""
+    monkeypatch.setattr(fx, "installed", lambda: True)
+    monkeypatch.setenv("HIL_CACHE_DIR", str(tmp_path / "cache"))
+    assert fx.cache_dir(fx.DEFAULT_DIR) == tmp_path / "cache" / "models"
+    assert fx.cache_dir(tmp_path / "mine") == tmp_path / "mine" / "cache"     # a copy of one's own: beside it
+    path = fx.ensure_fixture("v4_1m")
+    assert path == tmp_path / "cache" / "models" / "v4_1m.kmodel"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == fx.get_fixture("v4_1m").sha256
+    assert fx.get_fixture("v3_small_3x3").path.parent == fx.DEFAULT_DIR          # committed ones stay shipped

@@ -153,3 +153,22 @@ def test_console_timeout_shows_tail_and_log_path(tmp_path: Path) -> None:
         with pytest.raises(ReplProtocolError, match="waiting for 'never'"):
             console.read_until(b"never", 0.1)
         assert console.read_until(b"garbled", 0.1).endswith(b"xgarbled")
+
+
+def test_received_lines_are_joined_across_reads(tmp_path: Path) -> None:
+    """One record per received line, whatever the reads; an open line ends when something else
+    is logged, and is on disk before it ends (a crash or `tail -f` sees it)."""
+    path = tmp_path / "boot.log"
+    log = SerialLog(path, "boot")
+    for piece in (b"Micro", b"Python v0.6", b".2-75\r", b"\nType \"help()\"\r\n>", b">> "):
+        log.rx(piece)
+    assert path.read_text().endswith(" < >>> ")              # the prompt is there, its line still open
+    log.tx(b"import gc\r")
+    log.rx(b"import gc\r\n>>> ")
+    log.note("soft reset")
+    log.rx(b"done\n")
+    log.close()
+    records = [line.split(" ", 2)[1:] for line in path.read_text().splitlines()[1:]]
+    assert records == [["<", "MicroPython v0.6.2-75\\r\\n"], ["<", 'Type "help()"\\r\\n'], ["<", ">>> "],
+                       [">", "import gc\\r"], ["<", "import gc\\r\\n"], ["<", ">>> "], ["#", "soft reset"],
+                       ["<", "done\\n"]]

@@ -153,7 +153,7 @@ def test_session_outcomes_record_and_logs(tmp_path: Path, fake_board: FakeRepl) 
 
     log = run_dir / tests["test_pass"]["serial_log"]
     text = log.read_text()
-    assert "> print(6 * 7)" in text and "< 42\\r\\n" in text
+    assert "> print(6 * 7)" in text and "< OK42\\r\\n" in text    # the raw REPL's OK and the output: one line
     after = (run_dir / tests["test_after_failure_board_was_reset"]["serial_log"]).read_text()
     assert "previous test failed: soft reset before this one" in after and "booted: MicroPython" in after
     cycled = (run_dir / tests["test_power_cycle_without_power_control"]["serial_log"]).read_text()
@@ -185,7 +185,8 @@ def test_bad_rig_file_is_one_usage_line(tmp_path: Path) -> None:
     assert done.returncode == 4
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [f"ERROR: {Path('rigs') / 'bad.toml'}: serial.port: 'tcp://somewhere:1': unsupported URL "
-                     "scheme 'tcp' (allowed: rfc2217://, socket://, loop:// or a device path)"]
+                     "scheme 'tcp' (allowed: alt://, cp2110://, hwgrep://, loop://, rfc2217://, socket://, spy:// "
+                     "or a device path)"]
 
 
 def test_missing_port_fails_at_once_naming_it(tmp_path: Path) -> None:

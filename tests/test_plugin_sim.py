@@ -177,7 +177,7 @@ def test_rigs_list_and_bad_check() -> None:
     done = subprocess.run([sys.executable, "-m", "hil", "rigs", "list"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0
-    assert re.search(r"^sim-rfc2217 +maix-bit +sim \(rfc2217\) +sim +maixpy-v0.6.2-full", done.stdout, re.M)
+    assert re.search(r"^sim-rfc2217 +\./rigs +maix-bit +sim \(rfc2217\) +sim +maixpy-v0.6.2-full", done.stdout, re.M)
     done = subprocess.run([sys.executable, "-m", "hil", "rigs", "check",
                            "tests/data/rigs_bad/unknown_board.toml"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

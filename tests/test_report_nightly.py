@@ -8,6 +8,7 @@ the simulator. What a night measures comes from a scenario JSON file named by an
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -115,8 +116,13 @@ def fake(tmp_path, monkeypatch):
 def test_nightly_first_night_then_regression(fake, capsys):
     night, results = fake
     assert night(HEALTHY, "2024-05-01T020000") == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "first night on rig simfake" in out
+    # progress on stderr: where the run's serial logs are, then a line per finished test module
+    assert f"hil nightly: rig simfake: live serial logs in {results / '2024-05-01T020000-simfake'}" in captured.err
+    assert re.search(r"^hil nightly: rig simfake: test_fake.py: 3 passed; 3 tests in 0m\d\ds", captured.err, re.M), \
+        captured.err
     run1 = results / "2024-05-01T020000-simfake"
     assert len(list(run1.glob("*/run.jsonl"))) == 1
     assert (results / "2024-05-01T020000-simfake.console.log").is_file()
@@ -153,8 +159,9 @@ def test_nightly_no_tests_collected_is_exit_2(fake, capsys):
     night, results = fake
     assert night(HEALTHY, "2024-05-01T020000", "-k", "no_such_test") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and err[0].startswith("hil nightly: pytest on rig simfake")
-    assert err[1].startswith("hil: nightly: pytest on rig simfake: no tests collected (exit 5)")
+    assert err[0].startswith("hil nightly: rig simfake: pytest -> ") and len(err) <= 4, err
+    assert err[-2] == "hil nightly: rig simfake: pytest ended (exit 5)"
+    assert err[-1].startswith("hil: nightly: pytest on rig simfake: no tests collected (exit 5)")
     assert json.loads((results / "compare.json").read_text())["exit_code"] == 2
 
 

@@ -3,7 +3,7 @@ sources, flags and compiler stay the same.
 
 Toolchain: Debian's ``gcc-riscv64-unknown-elf`` with ``picolibc-riscv64-unknown-elf``, for the
 K210's ISA and ABI (``-march=rv64imafc -mabi=lp64f``), warnings as errors. Output in
-``.hil/agent-build/<key>/``: ``firmware.elf`` (what QEMU runs), ``firmware.bin`` (the image as
+``.hil/agent-build/<key>/`` of the checkout (installed: ``~/.cache/k210-hil/agent-build/<key>/``): ``firmware.elf`` (what QEMU runs), ``firmware.bin`` (the image as
 kflash would write it at flash 0) and ``build.json``. A build goes to a temporary directory and is
 renamed into place, so parallel test workers never see half a build.
 """
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.errors import HilError
+from hil.resources import checkout, shipped, user_cache
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-AGENT_DIR = ROOT / "agent"
-DEFAULT_CACHE = ROOT / ".hil" / "agent-build"
+AGENT_DIR = shipped("agent")        # the checkout's agent/, or its copy inside an installed wheel
+# beside the checkout; installed, in the user's cache (site-packages is no place to build in)
+DEFAULT_CACHE = checkout() / ".hil" / "agent-build" if checkout() else user_cache("agent-build")
 CC = "riscv64-unknown-elf-gcc"
 OBJCOPY = "riscv64-unknown-elf-objcopy"
 APT_HINT = "apt-get install -y gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"

@@ -25,21 +25,24 @@ AFTER_ISP_BANNER_S = 3.0   # how long to wait for a banner that may have gone ou
 class IspTransitions:
     """Mixin of Lifecycle: ``flash_firmware``, ``flash_data``, ``flash_rig_image``."""
 
-    def _flasher(self) -> Any:
+    def _flasher(self, progress: Any = None) -> Any:
         from hil.isp.flasher import IspFlasher   # lazy: only rigs that flash need the ISP client
         enter = getattr(self.power, "enter_isp", None)   # a power driver that can hold BOOT itself
         self.link.close()
         self.events.enter(State.ISP)
         try:
             return IspFlasher(self.port_url, self.rig.board, self.rig.serial.baud,
-                              self.rig.serial.isp_baud, log=self.note, enter_isp=enter)
+                              self.rig.serial.isp_baud, log=self.note, enter_isp=enter, progress=progress)
         except BaseException:
             self.events.enter(State.UNKNOWN)
             self.reconnect(quietly=True)
             raise
 
-    def _flash(self, write: Callable[[Any], None], cause: RebootCause) -> str:
-        flasher = self._flasher()
+    def _flash(self, write: Callable[[Any], None], cause: RebootCause, step: Any = None) -> str:
+        # the image's progress is the step's (what the terminal shows); the stub's upload is not
+        progress = None if step is None else (
+            lambda label, done, total: step.progress(done, total) if label != "stub" else None)
+        flasher = self._flasher(progress)
         try:
             write(flasher)
             flasher.reboot()
@@ -66,15 +69,15 @@ class IspTransitions:
 
     def flash_firmware(self, image: Path) -> str:
         """Write a firmware build at flash 0 over ISP, reboot, wait for its banner."""
-        with self.steps("flash firmware", image=str(image)):
+        with self.steps("flash firmware", image=str(image), show=True) as step:
             self.note(f"flashing firmware {image}")
-            return self._flash(lambda flasher: flasher.flash_firmware(image), FLASH_FIRMWARE)
+            return self._flash(lambda flasher: flasher.flash_firmware(image), FLASH_FIRMWARE, step)
 
     def flash_data(self, address: int, data: bytes) -> None:
         """Write raw bytes (a kmodel) at a flash address over ISP, then boot the firmware again."""
-        with self.steps("flash data", address=address, size=len(data)):
+        with self.steps("flash data", address=address, size=len(data), show=True) as step:
             self.note(f"flashing {len(data)} bytes at {address:#x}")
-            self._flash(lambda flasher: flasher.flash_data(address, data), FLASH_DATA)
+            self._flash(lambda flasher: flasher.flash_data(address, data), FLASH_DATA, step)
 
     def flash_rig_image(self) -> bool:
         """Flash [firmware].image if the rig names one (once per image when flash_image_once)."""

@@ -11,19 +11,29 @@ while its simulator runs: pass ``--sim-state DIR`` (the pty DIR/ttyMAIX0 and, si
 DTR/RTS, the control socket DIR/control.sock to reset into ISP) or ``--port`` and
 ``--control``.
 
-A model written with ``--addr`` must not overlap the firmware: its end is ``--firmware-end``,
-else the size of the rig's ``[firmware] image`` once wrapped, else (simulated rigs) the image
+``--addr`` must be a multiple of 4 KiB (the flash is erased in 4 KiB sectors) and the data must
+not overlap the firmware actually on the board. Where that firmware ends is ``--firmware-end N``
+when given; else it is read from the board itself, through its running firmware (the length in
+the image header at flash 0; a few seconds); else, when the board does not answer, it is the
+rig's ``[firmware] image`` once wrapped (what a run flashes), else (simulated rigs) the image
 size the simulator's control socket reports; without any of these only the flash bounds are
-checked.
+checked, and a note says so.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from hil.errors import ConfigError
+from hil.inputfile import open_regular
+from hil.isp.image import SECTOR
+from hil.progress import LabelledMeters
+
+
+ANSWER_S = 3.0     # how long the board's firmware gets to answer before its flash header is read
 
 
 def _int(text: str) -> int:
@@ -33,48 +43,78 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r} (use e.g. 0x300000)") from None
 
 
-class _Progress:
-    """One status line on a terminal; a few plain lines otherwise (CI logs)."""
-
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self._last: tuple[str, int] = ("", -1)
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        pct = 100 * done // max(1, total)
-        step = pct if self.tty else pct // 25 * 25
-        if (label, step) == self._last:
-            return
-        self._last = (label, step)
-        text = f"{label}: {pct:3d}% ({done}/{total} bytes)"
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if done >= total else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-
-def _firmware_end(args, rig, control=None) -> int | None:
+def _firmware_end(args, rig, port: str, control, client) -> int | None:
+    """Where the firmware on the board ends (see the module doc), with a note saying how it is known."""
     from hil.isp.image import looks_wrapped, wrapped_size
     if args.firmware_end is not None:
         return args.firmware_end
+    end = _end_on_board(rig, port, control)
+    if end is not None:
+        _note(args, f"the firmware on the board ends at {end:#x} (its image header at flash 0)")
+        return end
     image = rig.firmware.image
     if image is not None and Path(image).is_file():
         data = Path(image).read_bytes()
-        return len(data) if looks_wrapped(data) else wrapped_size(len(data))
-    if control is not None:
-        from hil.errors import SimError
-        try:
-            size = control.status().get("image_size")
-        except SimError:
-            return None
-        return size if isinstance(size, int) else None
+        end = len(data) if looks_wrapped(data) else wrapped_size(len(data))
+        _note(args, f"the board did not answer; assuming it runs the rig's image {image.name} (ends at {end:#x})")
+        return end
+    end = _end_from_simulator(client)
+    if end is not None:
+        _note(args, f"the board did not answer; the simulator says its image ends at {end:#x}")
+        return end
+    _note(args, "the board did not answer and the rig names no [firmware] image: only the flash bounds "
+                "are checked (--firmware-end N says where the firmware ends)")
     return None
 
 
+def _end_from_simulator(client) -> int | None:
+    """The image size a simulator's control socket reports (its status), if there is one."""
+    if client is None:
+        return None
+    from hil.errors import SimError
+    try:
+        size = client.status().get("image_size")
+    except SimError:
+        return None
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def _end_on_board(rig, port: str, control) -> int | None:
+    """The end of the wrapped image at flash 0, read through the board's running firmware (its
+    flag byte and length), or None when the board does not answer or holds no image there."""
+    from dataclasses import replace
+
+    from hil.board import Board
+    from hil.errors import HilError
+    from hil.isp.image import WRAP_HEADER, wrapped_size
+    if rig.is_sim:
+        board = Board(rig, sim_endpoints={"pty": port, "rfc2217": port,
+                                          **({"control": str(control)} if control else {})})
+    else:
+        board = Board(replace(rig, serial=replace(rig.serial, port=port)))
+    try:
+        board.open()
+        if not board.lifecycle.responsive(ANSWER_S):
+            return None
+        head = board.device.flash_read(0, WRAP_HEADER)
+    except (HilError, NotImplementedError, OSError):
+        return None
+    finally:
+        board.close()
+    if len(head) != WRAP_HEADER or head[0] > 3:
+        return None
+    length = int.from_bytes(head[1:5], "little")
+    end = wrapped_size(length)
+    return end if 0 < length and end <= rig.board.flash_size else None
+
+
+def _note(args, text: str) -> None:
+    if not args.quiet:
+        print(f"hil flash: {text}", file=sys.stderr)
+
+
 def _port_and_enter(args, rig):
-    """(port URL, enter_isp callable or None) for this rig and these options."""
+    """(port URL, enter_isp callable or None, control socket or None, its client or None)."""
     enter = client = None
     control = args.control
     port = args.port
@@ -92,7 +132,7 @@ def _port_and_enter(args, rig):
             raise ConfigError(f"rig {rig.name} is simulated: start `hil sim serve --state DIR` and "
                               "pass --sim-state DIR (or --port URL with --control SOCKET)")
         port = rig.serial.port
-    return port, enter, client
+    return port, enter, control, client
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,21 +141,30 @@ def run(args: argparse.Namespace) -> int:
 
     rig = load_rig(args.rig)
     path = Path(args.file)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    port, enter, client = _port_and_enter(args, rig)
+    fd, _ = open_regular(path)        # a missing file, a FIFO or a device: one line before any port
+    os.close(fd)
+    port, enter, control, client = _port_and_enter(args, rig)
+    end = None
+    if args.addr is not None:
+        if args.addr < 0 or args.addr % SECTOR:
+            raise ConfigError(f"--addr {args.addr:#x}: must be a multiple of 4 KiB ({SECTOR:#x}): the flash "
+                              f"is erased in 4 KiB sectors (e.g. {max(0, args.addr) // SECTOR * SECTOR:#x})")
+        end = _firmware_end(args, rig, port, control, client)
     baud = args.baud or rig.serial.baud
     isp_baud = None if args.slow else (args.isp_baud or rig.serial.isp_baud or None)
     log = (lambda msg: print(f"hil flash: {msg}", file=sys.stderr)) if not args.quiet else None
     t0 = time.monotonic()
-    with IspFlasher(port, rig.board, baud, isp_baud, progress=None if args.quiet else _Progress(),
-                    log=log, enter_isp=enter, stub=args.stub) as f:
+    meters = None if args.quiet else LabelledMeters(sys.stderr)
+    with IspFlasher(port, rig.board, baud, isp_baud, progress=meters, log=log, enter_isp=enter,
+                    stub=args.stub) as f:
         if args.addr is not None:
-            n = f.flash_data(args.addr, path, firmware_end=_firmware_end(args, rig, client))
+            n = f.flash_data(args.addr, path, firmware_end=end)
             where = f"at {args.addr:#010x}"
         else:
             n = f.flash_firmware(path)
             where = "as firmware at 0x00000000" if path.suffix != ".kfpkg" else "from the package"
+        if meters is not None:
+            meters.close()
         if not args.no_reboot:
             f.reboot()
         s = f.stats

@@ -3,6 +3,7 @@
     hil models build [--out DIR]      regenerate fixtures/models (writer ones always, nncase ones
                                       when nncase is installed) and print a summary table
     hil models info FILE [--layers]   parsed header as JSON; exit 2 with one line for a bad file
+                                      (also a FIFO, a device, or a file bigger than the K210's flash)
     hil models make --version 3|4 --size N [--main-mem N] [--seed S] [--kernel 1|3] -o FILE
 
 Sizes accept decimal, 0x hex, and K/M suffixes in KiB/MiB (300K, 2M, 1.5M).
@@ -17,6 +18,10 @@ import sys
 from pathlib import Path
 
 from hil.errors import ConfigError
+
+# The biggest file kpu.load could take: a model in flash fits the 16 MiB chip (from the SD card it
+# must even fit the 6 MiB of SRAM); info reads a file whole only up to this.
+MAX_KMODEL_BYTES = 16 * 1024 * 1024
 
 
 def parse_size(text: str) -> int:
@@ -68,6 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from hil.kmodel import fixtures, nncase
+    from hil.resources import installed
+    if args.out is None and installed():
+        raise ConfigError("hil models build: k210-hil is installed, not run from a checkout: pass "
+                          "--out DIR (the shipped fixtures are read-only; large ones are built on first use)")
     out = Path(args.out) if args.out else fixtures.DEFAULT_DIR
     if not nncase.available():
         print(f"nncase is not installed: keeping the committed v5 fixtures "
@@ -84,13 +93,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from hil.kmodel.describe import describe
-    from hil.kmodel.format import parse_kmodel
+    from hil.kmodel.format import parse_kmodel, sniff_version
     from hil.kmodel.verdict import maixpy_load_error
+    from hil.inputfile import read_head, read_regular
     path = Path(args.file)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    head, size = read_head(path, 64)           # a FIFO, a device or a directory: refused, unopened
+    if size > MAX_KMODEL_BYTES:
+        version = sniff_version(head)
+        raise ConfigError(f"{path}: {size} bytes, more than any kmodel a K210 can load ({MAX_KMODEL_BYTES} "
+                          "bytes at most, its whole flash); "
+                          + (f"the header says kmodel v{version}" if version else "no kmodel header either"))
+    data = read_regular(path, MAX_KMODEL_BYTES, "kmodel a K210 can load")
     info = parse_kmodel(data, str(path))
     out = {"file": str(path), "sha256": hashlib.sha256(data).hexdigest(), **info.as_dict(),
            "maixpy_v3_v4": maixpy_load_error(data, (3, 4), str(path)) or "load"}

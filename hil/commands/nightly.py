@@ -1,7 +1,9 @@
 """`hil nightly --rig NAME [--rig ...] --results DIR [--suites PATH] [-- extra pytest args]`.
 
 For each rig: run the suites in a subprocess,
-``python -m pytest SUITES --rig NAME --hil-results DIR/<YYYY-MM-DD>T<HHMMSS>-<rig> ...``, then
+``python -m pytest [SUITES] --rig NAME --hil-results DIR/<YYYY-MM-DD>T<HHMMSS>-<rig> ...`` (without
+--suites, what pytest runs by default here: its testpaths, else ./suites, else the shipped
+suites), then
 compare every new run with the previous night of the same rig (the latest earlier run of that rig
 that finished; a killed one only if nothing finished), and write DIR/compare.md, DIR/compare.json
 and DIR/report.html (each replaced atomically). Exits with the comparison's code: 0 no regression,
@@ -21,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from hil.commands.nightly_watch import RunWatch
 from hil.errors import ConfigError
 from hil.report.compare import DEFAULT_FLAKY_WINDOW, compare_runs
 from hil.report.files import write_atomic
@@ -34,6 +37,7 @@ from hil.report.tolerance import Tolerances
 PYTEST_TROUBLE = {2: "interrupted", 3: "internal error", 4: "usage error",
                   5: "no tests collected"}
 DEFAULT_TIMEOUT_S = 6 * 3600
+WATCH_S = 1.0            # how often a running rig's record is read for progress lines
 STAMP_FORMAT = "%Y-%m-%dT%H%M%S"
 
 
@@ -48,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="rig to run on (repeatable)")
     p.add_argument("--results", required=True, metavar="DIR",
                    help="results directory holding every night's runs and the reports")
-    p.add_argument("--suites", default="suites", metavar="PATH",
-                   help="suites to run (default: suites)")
+    p.add_argument("--suites", default=None, metavar="PATH",
+                   help="suites to run (default: what pytest runs here by default: its testpaths, "
+                        "else ./suites, else the suites shipped with k210-hil)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="rigs run at the same time (default 1)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
@@ -75,6 +80,7 @@ class RigRun:
     returncode: int | None = None
     problem: str = ""            # one line when the run itself failed
     run: Run | None = None
+    watch: RunWatch | None = None
 
 
 def _stamp(now: str | None) -> str:
@@ -87,9 +93,11 @@ def _stamp(now: str | None) -> str:
             from None
 
 
-def _pytest_argv(suites: str, rig: str, run_dir: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", suites, "--rig", rig, "--hil-results", str(run_dir),
-            *extra]
+def _pytest_argv(suites: str | None, rig: str, run_dir: Path, extra: list[str]) -> list[str]:
+    # --opt=value: pytest picks its ini file before the plugin's options exist, and would take a
+    # separate value for a test path (and miss pytest.ini's testpaths)
+    return [sys.executable, "-m", "pytest", *([suites] if suites else []), f"--rig={rig}",
+            f"--hil-results={run_dir}", *extra]
 
 
 def _start(r: RigRun, argv: list[str]) -> None:
@@ -115,17 +123,28 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        print(f"hil nightly: {line}", file=sys.stderr, flush=True)
+
+
 def _run_all(runs: list[RigRun], argvs: dict[str, list[str]], jobs: int, timeout: float) -> None:
     pending = list(runs)
     active: list[RigRun] = []
+    last_poll = 0.0
     try:
         while pending or active:
             while pending and len(active) < jobs:
                 r = pending.pop(0)
-                print(f"hil nightly: pytest on rig {r.rig} -> {r.run_dir}", file=sys.stderr)
+                _say([f"rig {r.rig}: pytest -> {r.run_dir}"])
                 _start(r, argvs[r.rig])
+                r.watch = RunWatch(r.rig, r.run_dir, r.console)
                 active.append(r)
             time.sleep(0.2)
+            if time.monotonic() - last_poll >= WATCH_S:
+                last_poll = time.monotonic()
+                for r in active:
+                    _say(r.watch.poll() if r.watch else [])
             for r in list(active):
                 assert r.proc is not None
                 code = r.proc.poll()
@@ -137,6 +156,9 @@ def _run_all(runs: list[RigRun], argvs: dict[str, list[str]], jobs: int, timeout
                 elif code is not None:
                     r.returncode = code
                     active.remove(r)
+                else:
+                    continue
+                _say((r.watch.finish() if r.watch else []) + [f"rig {r.rig}: pytest ended (exit {r.returncode})"])
     finally:
         for r in active:  # interrupted: leave nothing running
             if r.proc is not None and r.proc.poll() is None:

@@ -1,4 +1,8 @@
-"""`hil rigs list` and `hil rigs check NAME [--probe]`."""
+"""`hil rigs list`, `hil rigs profiles` and `hil rigs check NAME [--probe]`.
+
+Rigs and profiles are looked up as hil.rigdirs says: the project's (``--rig-dir``, else
+``hil_rig_dir`` in its pytest configuration, then ./rigs), ``$HIL_RIG_DIR``, then the shipped ones.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,18 +14,28 @@ from hil.errors import ConfigError, HilError
 from hil.link import redact_url
 
 
+RIG_DIR_HELP = ("the project's rig directory (default: hil_rig_dir in pytest.ini/pyproject.toml, "
+                "then ./rigs); $HIL_RIG_DIR and the shipped rigs are searched after it")
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("rigs", help="list and check rig files (rigs/NAME.toml)",
                                    description="Rig files: what each rig is and whether it answers.")
     sub = parser.add_subparsers(dest="rigs_command", metavar="SUBCOMMAND")
 
-    p = sub.add_parser("list", help="list the rigs in the rig directory")
-    p.add_argument("--rig-dir", default=None, metavar="DIR", help="rig directory (default ./rigs)")
+    p = sub.add_parser("list", help="list every rig the lookup order finds, and where from")
+    p.add_argument("--rig-dir", default=None, metavar="DIR", help=RIG_DIR_HELP)
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("profiles", help="list every firmware profile the lookup order finds, and its file")
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help="print only the file of this profile (e.g. to copy it for your own build)")
+    p.add_argument("--rig-dir", default=None, metavar="DIR", help=RIG_DIR_HELP)
+    p.set_defaults(func=cmd_profiles)
 
     p = sub.add_parser("check", help="validate a rig file; with --probe, open the port and ask the board")
     p.add_argument("name", help="rig name (rigs/NAME.toml) or path to a rig file")
-    p.add_argument("--rig-dir", default=None, metavar="DIR", help="rig directory (default ./rigs)")
+    p.add_argument("--rig-dir", default=None, metavar="DIR", help=RIG_DIR_HELP)
     p.add_argument("--probe", action="store_true",
                    help="open the port (starting a temporary simulator for sim rigs) and report the "
                         "MaixPy version, free memory and SD card")
@@ -34,40 +48,80 @@ def register(subparsers) -> None:
     parser.set_defaults(func=no_subcommand)
 
 
-def _rig_dir(args: argparse.Namespace) -> Path:
-    from hil.rig import default_rig_dir
-    return Path(args.rig_dir) if args.rig_dir else default_rig_dir()
+def _search(args: argparse.Namespace):
+    from hil.rigdirs import RigSearch
+    return RigSearch.default(args.rig_dir)
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+
+
+def _short(source: str) -> str:
+    return "shipped" if source.startswith("shipped") else source
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from hil.rig import load_rig, rig_names
-    rig_dir = _rig_dir(args)
-    names = rig_names(rig_dir)
-    if not names:
-        raise ConfigError(f"no rig files (*.toml) in {rig_dir}")
-    rows = [("RIG", "BOARD", "PORT", "POWER", "FIRMWARE", "DESCRIPTION")]
+    from hil.rig import load_rig
+    search = _search(args)
+    files = search.names()
+    if not files:
+        raise ConfigError(f"no rig files (*.toml) in {search.where()}")
+    print("rigs from: " + "; ".join(f"{d.source} ({d.path})" for d in search.dirs))
+    rows = [("RIG", "FROM", "BOARD", "PORT", "POWER", "FIRMWARE", "DESCRIPTION")]
     bad = 0
-    for name in names:
+    for name, path in sorted(files.items()):
+        source = _short(search.source_of(path))
         try:
-            rig = load_rig(name, rig_dir)
+            rig = load_rig(path)
         except ConfigError as exc:
             bad += 1
-            rows.append((name, "-", "-", "-", "-", f"INVALID: {exc}"))
+            rows.append((name, source, "-", "-", "-", "-", f"INVALID: {exc}"))
             continue
         port = f"sim ({rig.sim.transport})" if rig.sim else redact_url(rig.serial.port)
-        rows.append((rig.name, rig.board.name, port, rig.power.driver, rig.profile.name, rig.description))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5])
+        rows.append((rig.name, source, rig.board.name, port, rig.power.driver, rig.profile.name,
+                     rig.description))
+    _table(rows)
+    return 1 if bad else 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from hil.firmware import parse_profile
+    search = _search(args)
+    files = search.names("firmware")
+    if args.name:
+        if args.name not in files:
+            raise ConfigError(f"firmware profile {args.name!r} not found in {search.where('firmware')} "
+                              f"(known: {', '.join(sorted(files)) or 'none'})")
+        print(files[args.name])
+        return 0
+    if not files:
+        raise ConfigError(f"no firmware profiles (*.toml) in {search.where('firmware')}")
+    rows = [("PROFILE", "FROM", "VERSION", "KMODEL", "FILE")]
+    bad = 0
+    for name, path in sorted(files.items()):
+        source = _short(search.source_of(path))
+        try:
+            prof = parse_profile(path)
+        except ConfigError as exc:
+            bad += 1
+            rows.append((name, source, "-", "-", f"INVALID: {exc}"))
+            continue
+        rows.append((name, source, prof.version, ",".join(f"v{v}" for v in prof.kpu.load_versions) or "-",
+                     str(path)))
+    _table(rows)
     return 1 if bad else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from hil.rig import load_rig
-    rig = load_rig(args.name, _rig_dir(args))
+    rig = load_rig(args.name, _search(args))
     port = f"simulated ({rig.sim.transport}, build {rig.sim.build})" if rig.sim else redact_url(rig.serial.port)
     print(f"rig {rig.name}: ok: {rig.board.title} on {port}, power {rig.power.driver}, "
-          f"firmware profile {rig.profile.name}" + (f", image {rig.firmware.image}" if rig.firmware.image else ""))
+          f"firmware profile {rig.profile.name}" + (f", image {rig.firmware.image}" if rig.firmware.image else "")
+          + f" ({rig.path})")
     if not args.probe:
         return 0
     return probe(rig)

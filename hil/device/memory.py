@@ -41,10 +41,15 @@ class SdProbe:
         self.written: list[int] = []
 
     def __call__(self, size: int) -> bool:
-        real = size + self.device.memory().sys_heap_free - self.free0
-        self.files.sized(self.path, Recipe("v3", size=real, main_mem=self.main_mem, seed=self.seed))
-        self.written.append(real)
-        return self.judge(self.path, f"SD probe of {real} bytes ({self.path})")
+        with self.device.lifecycle.steps("memory probe", source="sd", size=size, show=True) as step:
+            real = size + self.device.memory().sys_heap_free - self.free0
+            self.files.sized(self.path, Recipe("v3", size=real, main_mem=self.main_mem, seed=self.seed))
+            self.written.append(real)
+            loads = self.judge(self.path, f"SD probe of {real} bytes ({self.path})")
+            step.args["loads"] = loads
+            step.summary = f"a {real}-byte model from SD {'loads' if loads else 'does not load'}" + (
+                f" (asked {size}, shifted by the heap's drift)" if real != size else "")
+            return loads
 
 
 class FlashProbe:
@@ -54,9 +59,13 @@ class FlashProbe:
         self.flash, self.judge, self.offset, self.main_mem = flash, judge, offset, main_mem
 
     def __call__(self, size: int) -> bool:
-        lead = self.flash.write_lead(self.offset, build_v3(size, self.main_mem, 0))
-        return self.judge(self.offset, f"flash probe of a {size}-byte model at {self.offset:#x} "
-                                       f"(first {len(lead)} bytes written)")
+        with self.flash.lifecycle.steps("memory probe", source="flash", size=size, show=True) as step:
+            lead = self.flash.write_lead(self.offset, build_v3(size, self.main_mem, 0))
+            loads = self.judge(self.offset, f"flash probe of a {size}-byte model at {self.offset:#x} "
+                                            f"(first {len(lead)} bytes written)")
+            step.args["loads"] = loads
+            step.summary = f"a {size}-byte model at {self.offset:#x} {'loads' if loads else 'does not load'}"
+            return loads
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,25 @@ REQUIRED: Any = object()
 KINDS = (str, int, float, bool, "argv", "strs")
 
 
+MAX_SECONDS = 3600.0      # no power command or pause is meant to take longer than an hour
+
+
 def positive(value: float) -> str:
     return "" if value > 0 else "must be > 0"
 
 
 def not_negative(value: float) -> str:
     return "" if value >= 0 else "must be >= 0"
+
+
+def seconds(value: float) -> str:
+    """A wait: > 0 and at most MAX_SECONDS (a wait with no end is a typo, never a setting)."""
+    return positive(value) or ("" if value <= MAX_SECONDS else f"must be at most {MAX_SECONDS:g} seconds")
+
+
+def pause(value: float) -> str:
+    """A pause that may be zero, at most MAX_SECONDS."""
+    return not_negative(value) or ("" if value <= MAX_SECONDS else f"must be at most {MAX_SECONDS:g} seconds")
 
 
 def filled(example: str) -> Callable[[Any], str]:

@@ -10,7 +10,8 @@ Lock keys name the board, not the rig file, so two rig files for one board share
   results directories run different simulated boards side by side; an emulated rig ([qemu])
   likewise (``<results>/emulator-state/<rig>``: two emulators must not share its flash file);
 - a device path: this host plus the device's real path (by-id links resolve to the ttyUSB);
-- a network port: host and TCP port of the URL.
+- a network port: host and TCP port of the URL; a device behind spy:// or alt://: that device;
+  another URL (hwgrep://, loop://): this host and the URL.
 Labgrid rigs take no file lock: the coordinator decides who holds a place.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 
 from hil.errors import InfrastructureError
 from hil.farm.lock import DEFAULT_TTL_S, LockInfo, RigLock, busy_message, default_lock_dir, sweep_expired
+from hil.ports import wrapped_device
 from hil.rig import RigSpec
 
 POLL_S = 0.5
@@ -53,10 +55,12 @@ def lock_key(rig: RigSpec, results: Path) -> str:
     if rig.emulator is not None:      # its flash and card are files in its state directory
         state = str((Path(results) / "emulator-state" / rig.name).absolute())
         return f"{rig.emulator.kind}-{_safe(rig.name)}-{hashlib.sha1(state.encode()).hexdigest()[:10]}"
-    port = rig.serial.port
+    port = wrapped_device(rig.serial.port) or rig.serial.port   # spy:///dev/x locks /dev/x
     if "://" in port:
         parts = urlsplit(port)
-        return f"net-{_safe(parts.hostname or '')}-{parts.port or 0}"
+        if parts.scheme in ("rfc2217", "socket"):
+            return f"net-{_safe(parts.hostname or '')}-{parts.port or 0}"
+        return f"url-{_safe(socket.gethostname())}-{_safe(port)}"     # hwgrep://, loop://, cp2110://
     return f"dev-{_safe(socket.gethostname())}-{_safe(os.path.realpath(port))}"
 
 
@@ -109,7 +113,7 @@ class Claimer:
         """(the claim, "") when taken; (None, who holds it) when not."""
         if rig.labgrid is not None:
             return self._try_place(rig)
-        port = rig.serial.port
+        port = wrapped_device(rig.serial.port) or rig.serial.port
         if rig.sim is None and rig.emulator is None and "://" not in port and not os.path.exists(port):
             # no such device here: nothing to share, and the board layer's "cannot open serial
             # port ... no such device" says more than a lock could

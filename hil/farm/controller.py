@@ -36,11 +36,11 @@ class FarmController:
 
     def __init__(self, config: pytest.Config, rigs: list[str], pool: str | None) -> None:
         from hil.farm.lock import default_lock_dir
-        from hil.rig import default_rig_dir
+        from hil.rigdirs import RigSearch
         self.config = config
         self.rig_names = rigs
         self.pool_name = pool
-        self.rig_dir = Path(config.getoption("rig_dir")) if config.getoption("rig_dir") else default_rig_dir()
+        self.rig_dir = RigSearch.for_pytest(config)   # the lookup order (hil.rigdirs), as pytest sees it
         self.results = Path(config.getoption("hil_results")).absolute()
         lock_dir = config.getoption("rig_lock_dir")
         self.lock_dir = Path(lock_dir).expanduser().absolute() if lock_dir else default_lock_dir()

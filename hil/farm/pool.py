@@ -5,8 +5,8 @@
     description = "four simulated Maix Bits"
     rigs = ["farm-sim-a", "farm-sim-b", "farm-sim-c", "farm-sim-d"]
 
-Rig names are looked up in the rig dir (the pool dir's parent, unless --rig-dir says otherwise);
-a path ending in .toml is taken as is (relative to the pool file). Every rig is loaded and
+Pools and the rig names in them are looked up as hil.rigdirs says (``pools/`` of each directory
+of the lookup order); a path ending in .toml is taken as is (relative to the pool file). Every rig is loaded and
 checked when the pool is, so a bad member is an error before anything is touched.
 """
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.errors import ConfigError, RigConfigError
-from hil.rig import RigSpec, load_rig
+from hil.rig import RigSpec, load_rig, rig_search
+from hil.rigdirs import RigSearch
 from hil.tomlcheck import named_table
 
 
@@ -28,23 +29,24 @@ class PoolSpec:
     path: Path
 
 
-def pool_path(name_or_path: str, rig_dir: Path) -> Path:
+def pool_path(name_or_path: str, rig_dir: Path | RigSearch | None = None) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text:
         return Path(text)
-    candidate = Path(rig_dir) / "pools" / f"{text}.toml"
-    if not candidate.is_file():
-        known = ", ".join(pool_names(rig_dir)) or "none"
-        raise RigConfigError(f"rig pool {text!r} not found: no {candidate} (known pools: {known})")
-    return candidate
+    search = rig_search(rig_dir)
+    found = search.find(f"{text}.toml", "pools")
+    if found is None:
+        known = ", ".join(pool_names(search)) or "none"
+        raise RigConfigError(f"rig pool {text!r} not found: no {text}.toml in {search.where('pools')} "
+                             f"(known pools: {known})")
+    return found
 
 
-def pool_names(rig_dir: Path) -> list[str]:
-    d = Path(rig_dir) / "pools"
-    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+def pool_names(rig_dir: Path | RigSearch | None = None) -> list[str]:
+    return sorted(rig_search(rig_dir).names("pools"))
 
 
-def load_pool(name_or_path: str, rig_dir: Path) -> PoolSpec:
+def load_pool(name_or_path: str, rig_dir: Path | RigSearch | None = None) -> PoolSpec:
     """Load a pool and every rig in it; RigConfigError names the file and the key or rig at fault."""
     path = pool_path(name_or_path, rig_dir)
     top, p, name = named_table(path, "pool", RigConfigError)

@@ -28,8 +28,8 @@ from typing import Callable
 
 from hil.boards import BoardSpec
 from hil.errors import IspError, LinkError
-from hil.isp.image import (DEFAULT_FLAGS, SECTOR, check_no_overlap, check_region, looks_wrapped,
-                           read_kfpkg, wrap_firmware)
+from hil.isp.image import (DEFAULT_FLAGS, DEFAULT_FLASH_SIZE, SECTOR, check_no_overlap, check_region,
+                           looks_wrapped, read_kfpkg, wrap_firmware)
 from hil.isp.loader import (STAGE0_BAUD, STAGE0_BOARDS, STUB_BOOT_WAIT_S, IspSession, Progress,
                             Retries, Timeouts)
 from hil.isp.packets import RomOp, StubOp
@@ -330,16 +330,17 @@ class IspFlasher:
 
 
 def _read(p: Path) -> bytes:
-    try:
-        return p.read_bytes()
-    except OSError as exc:
-        raise IspError(f"{p}: {exc.strerror or exc}") from None
+    """A file to flash: a regular file no bigger than the flash (a FIFO or /dev/zero is one line)."""
+    from hil.inputfile import read_regular
+    return read_regular(p, DEFAULT_FLASH_SIZE, "image the 16 MiB flash can hold", IspError)
 
 
 def _open(url: str, baud: int):
     import serial   # pyserial; imported here so the packet code stays usable without it
 
+    from hil.link import open_reason, redact, redact_url
+
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=PORT_READ_TIMEOUT)
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise LinkError(f"cannot open ISP port {url}: {exc}") from None
+        raise LinkError(f"cannot open ISP port {redact_url(url)}: {redact(open_reason(exc))}") from None

@@ -2,8 +2,10 @@
 
 Every fixture has a recipe: the deterministic writer (build_v3/build_v4/broken/build_v5_stub with
 its arguments) or nncase (a source model from hil/kmodel/nncase.py). Small fixtures are committed
-next to the manifest; large ones are made on demand into ``cache/`` (git-ignored) by
-``ensure_fixture`` and checked against the manifest's sha256.
+next to the manifest (and shipped in the wheel); large ones are made on demand by
+``ensure_fixture`` and checked against the manifest's sha256: into ``cache/`` beside the manifest
+(git-ignored), or, for the manifest shipped inside an installed k210-hil, into the user's cache
+(``~/.cache/k210-hil/models``, hil.resources.user_cache).
 
 ``expect`` is "load" or the hil.firmware.ErrorTexts key MaixPy (a build loading v3 and v4) raises.
 On a build whose kpu.load_versions lacks the fixture's version it is "version" whatever expect
@@ -14,22 +16,21 @@ recompiling a v5 fixture can change a few bytes; ``hil models build`` then recor
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from hil.atomicfile import write_atomic as _write_atomic
 from hil.errors import ConfigError
 from hil.kmodel import build, nncase
 from hil.kmodel.format import sniff_version
+from hil.resources import installed, shipped, user_cache
 from hil.tomlcheck import Table, load_toml
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "fixtures" / "models"
+DEFAULT_DIR = shipped("fixtures")
 MANIFEST = "manifest.toml"
 CACHE = "cache"
 WRITERS = ("v3", "v4", "broken", "v5stub", "nncase")
@@ -137,6 +138,14 @@ def _read_recipe(t: Table) -> Recipe:
     return r
 
 
+def cache_dir(base: Path) -> Path:
+    """Where the large fixtures of the manifest in ``base`` are made: ``cache/`` beside it, except
+    for the manifest shipped inside an installed k210-hil (no place to write): the user's cache."""
+    if installed() and Path(base).resolve() == DEFAULT_DIR.resolve():
+        return user_cache("models")
+    return Path(base) / CACHE
+
+
 def load_manifest(dir: Path | str | None = None) -> list[Fixture]:
     """Every fixture listed in <dir>/manifest.toml (default: the checkout's fixtures/models)."""
     base = Path(dir) if dir is not None else DEFAULT_DIR
@@ -155,7 +164,7 @@ def load_manifest(dir: Path | str | None = None) -> list[Fixture]:
         file = t.take("file", str)
         if "/" in file or "\\" in file or file.startswith("."):
             raise t.fail("file", f"{file!r} must be a plain file name")
-        fx = Fixture(name=name, path=(base if committed else base / CACHE) / file,
+        fx = Fixture(name=name, path=(base if committed else cache_dir(base)) / file,
                      version=t.take("version", int), size=t.take("size", int),
                      sha256=t.take("sha256", str), expect=t.take("expect", str),
                      origin=t.take("origin", str), committed=committed,
@@ -214,17 +223,9 @@ def _sha(path: Path) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so no half-written file ever has the name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write through a temporary file and rename, so no half-written file ever has the name
+    (mode as the umask allows, like any file made with open())."""
+    _write_atomic(path, data, fsync=False)
 
 
 def ensure_fixture(name: str, dir: Path | str | None = None) -> Path:
@@ -302,7 +303,7 @@ def build_all(dir: Path | str | None = None,
                 continue
         data = make(recipe)
         file = f"{name}.kmodel"
-        path = (base if committed else base / CACHE) / file
+        path = (base if committed else cache_dir(base)) / file
         if committed:
             write_atomic(path, data)
         else:

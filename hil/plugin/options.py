@@ -18,14 +18,13 @@ from hil.plugin.keys import CONTROLLER_KEY, SESSION_KEY, SESSION_PLUGIN
 from hil.plugin.markers import PYSERIAL_NOISE, add_markers
 
 
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 0 seconds")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number of seconds >= 0")
     return value
 
 
@@ -47,24 +46,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a rig lock expires this long after its last renewal (renewed every third of "
                          "it while the run lives; default 60)")
     group.addoption("--rig-dir", default=None, metavar="DIR",
-                    help="where rig files live (default ./rigs)")
+                    help="the project's rig directory (default: the hil_rig_dir ini option, then ./rigs); "
+                         "$HIL_RIG_DIR and the shipped rigs are searched after it")
     group.addoption("--hil-results", default="results", metavar="DIR",
                     help="where run records, serial logs and simulator state go (default ./results)")
+    # The shipped suites' one knob. It lives here, not in a conftest beside them, because pytest
+    # reads options only from conftests it loads at start-up, which misses `--pyargs hil.suites`.
+    parser.addini("hil_rig_dir", default="",
+                  help="the project's rig directory, relative to the ini file (searched before ./rigs, "
+                       "$HIL_RIG_DIR and the shipped rigs)")
+    group.addoption("--switch-cycles", type=int, default=None, metavar="N",
+                    help="load/deinit switch cycles in test_switching (default $HIL_SWITCH_CYCLES or "
+                         "20); raise it for nightly runs")
 
 
 def _keep_to_suites(config: pytest.Config) -> None:
-    """Never run the framework's own tests on a rig by accident.
+    """Never run the framework's own tests on a rig by accident; run the shipped suites anywhere.
 
-    pytest picks its ini file before plugins add their options, taking the value of
-    ``--hil-results /elsewhere`` or ``--rig /path/rig.toml`` for a test path. Outside the
-    checkout it then finds no pyproject.toml, loses ``testpaths = ["suites"]`` and would collect
-    everything below the current directory. With no test path given, fall back to ./suites.
+    With no test path and no ini file (an empty directory, or pytest missed the checkout's
+    pyproject.toml because it took the value of ``--hil-results /elsewhere`` for a test path:
+    it picks its ini file before plugins add their options), pytest would collect everything
+    below the current directory. Run ./suites instead when there is one, else the suites
+    shipped with k210-hil (hil.suites).
     """
     if config.inipath is not None or config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR:
         return
+    from hil.resources import shipped
     suites = Path(config.invocation_params.dir) / "suites"
-    if suites.is_dir():
-        config.args[:] = [str(suites)]
+    config.args[:] = [str(suites if suites.is_dir() else shipped("suites"))]
 
 
 @pytest.hookimpl(tryfirst=True)

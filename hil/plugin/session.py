@@ -19,6 +19,7 @@ import pytest
 from hil.errors import HilError, InfrastructureError
 from hil.link import redact_url
 from hil.plugin.markers import firmware_mismatch, quiet_pyserial
+from hil.plugin.progress import TerminalProgress
 from hil.plugin.record import SessionRecord
 from hil.report.record import now_iso, one_line, sanitize_nodeid
 
@@ -113,6 +114,10 @@ class HilSession:
         board.note(f"opened {board.port} for rig {self.rig.name}"
                    + (f" (simulator pid {board.sim.pid}, state {board.sim.state_dir})" if board.sim else ""))
         board.steps.open_sink()
+        watcher = TerminalProgress.for_config(self.config) if self.worker is None else None
+        if watcher is not None:
+            board.steps.watch(watcher)    # transfers and memory probes drawn on the terminal
+            self.config.pluginmanager.register(watcher, "hil-progress")
         try:
             board.lifecycle.flash_rig_image()
             board.lifecycle.start()

@@ -21,6 +21,17 @@ from hil.errors import TransferError
 _HEX64 = re.compile(rb"\b([0-9a-f]{64})\b")
 
 
+def _both(first: Progress, second: Progress | None) -> Progress:
+    """The step's progress (what the terminal shows) and the caller's, if any."""
+    if second is None:
+        return first
+
+    def both(done: int, total: int) -> None:
+        first(done, total)
+        second(done, total)
+    return both
+
+
 class MicroPythonDevice(Device):
     """Device API over the raw REPL of a board whose lifecycle is ``lifecycle``."""
 
@@ -69,12 +80,12 @@ class MicroPythonDevice(Device):
 
     # -- files ---------------------------------------------------------------------------------
     def put(self, local: Path | str | bytes, remote: str, progress: Progress | None = None) -> str:
-        with self.steps("put", path=remote):
-            return self.transfer.put(local, remote, progress)
+        with self.steps("put", path=remote, show=True) as step:
+            return self.transfer.put(local, remote, _both(step.progress, progress))
 
     def get(self, remote: str, local: Path | str | None = None, progress: Progress | None = None) -> bytes:
-        with self.steps("get", path=remote):
-            return self.transfer.get(remote, local, progress)
+        with self.steps("get", path=remote, show=True) as step:
+            return self.transfer.get(remote, local, _both(step.progress, progress))
 
     def sha256(self, remote: str) -> str:
         return self.transfer.remote_sha256(remote)

@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hil.drivers.registry import Registry
-from hil.drivers.schema import REQUIRED, Key, Options, not_negative, positive, read_options
+from hil.drivers.schema import REQUIRED, Key, Options, pause, read_options, seconds
 from hil.errors import PowerError
 from hil.tomlcheck import Table
 
 Note = Callable[[str], None]
 POWER: Registry = Registry("power", "hil.drivers.power", "k210_hil.power_drivers")
 
-TIMEOUT = Key("timeout", float, 30.0, positive, help="seconds a power command may take")
-OFF_TIME = Key("off_time", float, 1.0, not_negative, help="seconds the board stays off in a cycle")
+TIMEOUT = Key("timeout", float, 30.0, seconds, help="seconds a power command may take")
+OFF_TIME = Key("off_time", float, 1.0, pause, help="seconds the board stays off in a cycle")
 
 
 def _quiet(_: str) -> None:

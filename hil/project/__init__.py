@@ -1,0 +1,1 @@
+"""A firmware team's own project: ``hil init`` writes one (rigs, suites, CI) from ``templates/``."""
