@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Callable
 
 from hil.errors import ConfigError
 
@@ -20,7 +21,7 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def open_regular(path: Path | str, error: type[Exception] = ConfigError) -> tuple[int, int]:
+def open_regular(path: Path | str, error: Callable[[str], Exception] = ConfigError) -> tuple[int, int]:
     """(descriptor, size) of a regular file, opened without blocking; ``error`` otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -35,7 +36,7 @@ def open_regular(path: Path | str, error: type[Exception] = ConfigError) -> tupl
     return fd, info.st_size
 
 
-def read_regular(path: Path | str, limit: int, what: str, error: type[Exception] = ConfigError) -> bytes:
+def read_regular(path: Path | str, limit: int, what: str, error: Callable[[str], Exception] = ConfigError) -> bytes:
     """The whole of a regular file of at most ``limit`` bytes (``what`` it should be, for the error)."""
     fd, size = open_regular(path, error)
     try:
@@ -50,7 +51,7 @@ def read_regular(path: Path | str, limit: int, what: str, error: type[Exception]
     return data
 
 
-def read_head(path: Path | str, n: int, error: type[Exception] = ConfigError) -> tuple[bytes, int]:
+def read_head(path: Path | str, n: int, error: Callable[[str], Exception] = ConfigError) -> tuple[bytes, int]:
     """(the first ``n`` bytes, the file's size) of a regular file."""
     fd, size = open_regular(path, error)
     try:

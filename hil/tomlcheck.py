@@ -5,10 +5,11 @@ Used by the rig and firmware-profile loaders, so both give the same one-line err
 from __future__ import annotations
 
 import math
-import stat
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+from hil.inputfile import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,20 +30,11 @@ MAX_TOML_BYTES = 4 * 1024 * 1024     # rigs, profiles, pools and manifests are a
 def load_toml(path: Path, error: Callable[[str], Exception]) -> dict[str, Any]:
     """Read a TOML file; any problem becomes ``error("<path>: <what>")``: a FIFO or a device
     instead of a file, a file too big to be a config, tables nested too deep to parse."""
+    raw = read_regular(path, MAX_TOML_BYTES, "configuration file", error)
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise error(f"{path}: not a regular file")
-        if info.st_size > MAX_TOML_BYTES:
-            raise error(f"{path}: {info.st_size} bytes: too big for a configuration file "
-                        f"(at most {MAX_TOML_BYTES})")
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except RecursionError:
         raise error(f"{path}: invalid TOML: nested too deeply") from None
-    except FileNotFoundError:
-        raise error(f"{path}: file not found") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:

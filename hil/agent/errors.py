@@ -22,11 +22,7 @@ class AgentError(HilError):
     """The agent answered ERR. ``code``/``name``/``text`` as printed; ``request`` what was sent."""
 
     def __init__(self, where: str, request: str, code: int, name: str, text: str, status: str) -> None:
-        self.request = request
-        self.code = code
-        self.name = name
-        self.text = text
-        self.status = status
+        self.request, self.code, self.name, self.text, self.status = request, code, name, text, status
         super().__init__(f"{where}: {request}: {status}")
 
 

@@ -9,9 +9,13 @@ import argparse
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from hil.errors import ConfigError, HilError
 from hil.link import redact_url
+
+if TYPE_CHECKING:
+    from hil.rigdirs import RigSearch
 
 
 RIG_DIR_HELP = ("the project's rig directory (default: hil_rig_dir in pytest.ini/pyproject.toml, "
@@ -48,7 +52,7 @@ def register(subparsers) -> None:
     parser.set_defaults(func=no_subcommand)
 
 
-def _search(args: argparse.Namespace):
+def _search(args: argparse.Namespace) -> "RigSearch":
     from hil.rigdirs import RigSearch
     return RigSearch.default(args.rig_dir)
 
@@ -63,6 +67,21 @@ def _short(source: str) -> str:
     return "shipped" if source.startswith("shipped") else source
 
 
+def _listing(search: "RigSearch", files: dict[str, Path], header: tuple[str, ...],
+             row: Callable[[str, str, Path], tuple[str, ...]]) -> tuple[list[tuple[str, ...]], int]:
+    """A table with one row per file (what it says, or INVALID and why) and how many are invalid:
+    one broken file must not hide the others."""
+    rows, bad = [header], 0
+    for name, path in sorted(files.items()):
+        source = _short(search.source_of(path))
+        try:
+            rows.append(row(name, source, path))
+        except ConfigError as exc:
+            bad += 1
+            rows.append((name, source, *["-"] * (len(header) - 3), f"INVALID: {exc}"))
+    return rows, bad
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from hil.rig import load_rig
     search = _search(args)
@@ -70,19 +89,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not files:
         raise ConfigError(f"no rig files (*.toml) in {search.where()}")
     print("rigs from: " + "; ".join(f"{d.source} ({d.path})" for d in search.dirs))
-    rows = [("RIG", "FROM", "BOARD", "PORT", "POWER", "FIRMWARE", "DESCRIPTION")]
-    bad = 0
-    for name, path in sorted(files.items()):
-        source = _short(search.source_of(path))
-        try:
-            rig = load_rig(path)
-        except ConfigError as exc:
-            bad += 1
-            rows.append((name, source, "-", "-", "-", "-", f"INVALID: {exc}"))
-            continue
+
+    def row(name: str, source: str, path: Path) -> tuple[str, ...]:
+        rig = load_rig(path)
         port = f"sim ({rig.sim.transport})" if rig.sim else redact_url(rig.serial.port)
-        rows.append((rig.name, source, rig.board.name, port, rig.power.driver, rig.profile.name,
-                     rig.description))
+        return (rig.name, source, rig.board.name, port, rig.power.driver, rig.profile.name,
+                rig.description)
+
+    rows, bad = _listing(search, files, ("RIG", "FROM", "BOARD", "PORT", "POWER", "FIRMWARE",
+                                         "DESCRIPTION"), row)
     _table(rows)
     return 1 if bad else 0
 
@@ -99,18 +114,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         return 0
     if not files:
         raise ConfigError(f"no firmware profiles (*.toml) in {search.where('firmware')}")
-    rows = [("PROFILE", "FROM", "VERSION", "KMODEL", "FILE")]
-    bad = 0
-    for name, path in sorted(files.items()):
-        source = _short(search.source_of(path))
-        try:
-            prof = parse_profile(path)
-        except ConfigError as exc:
-            bad += 1
-            rows.append((name, source, "-", "-", f"INVALID: {exc}"))
-            continue
-        rows.append((name, source, prof.version, ",".join(f"v{v}" for v in prof.kpu.load_versions) or "-",
-                     str(path)))
+    def row(name: str, source: str, path: Path) -> tuple[str, ...]:
+        prof = parse_profile(path)
+        return (name, source, prof.version,
+                ",".join(f"v{v}" for v in prof.kpu.load_versions) or "-", str(path))
+
+    rows, bad = _listing(search, files, ("PROFILE", "FROM", "VERSION", "KMODEL", "FILE"), row)
     _table(rows)
     return 1 if bad else 0
 

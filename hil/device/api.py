@@ -80,10 +80,19 @@ class KpuDriver(ABC):
     def deinit_all(self) -> int:
         """Free every model this driver loaded that the board still holds; how many."""
 
+    _loaded: dict[int, KpuHandle]     # by handle id; a driver fills it as it loads
+
+    # Board events: a reboot frees every task, so every handle is gone with it.
+    def rebooted(self, cause: object) -> None:
+        self._loaded.clear()
+
+    def reconnected(self) -> None:
+        pass
+
     @property
-    @abstractmethod
     def loaded(self) -> tuple[KpuHandle, ...]:
         """Handles loaded and not yet freed (empty after a reboot)."""
+        return tuple(self._loaded.values())
 
     def loads(self, source: str | int) -> bool:
         """True when the model loads (it is freed again); False on MemoryOverflow. Any other

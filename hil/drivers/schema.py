@@ -117,6 +117,25 @@ class Options(Mapping):
         return f"Options({self._values!r})"
 
 
+class OptionsSpec:
+    """Base of a rig table's spec (``[power]``, ``[emulator]``): its options read as attributes
+    (``spec.off_time``), a missing one named with the driver that lacks it."""
+    options: Options
+    _label = "driver"            # what the first field names, for the error
+
+    def _owner(self) -> str:
+        from dataclasses import fields
+        return f"{self._label} {getattr(self, fields(self)[0].name)!r}"   # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "options":
+            raise AttributeError(name)
+        try:
+            return self.options[name]
+        except KeyError:
+            raise AttributeError(f"{self._owner()} has no option {name!r}") from None
+
+
 def read_options(table: Table, keys: tuple[Key, ...], context: Any) -> Options:
     """Every declared key of ``table`` (the caller has taken the selector, e.g. ``driver``)."""
     return Options({key.option: key.read(table, context) for key in keys})

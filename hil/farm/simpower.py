@@ -48,20 +48,6 @@ def _check_loopback(host: str, port: int, listen_any: bool) -> None:
                        "(use --listen-any)")
 
 
-def _check_loopback(host: str, port: int, listen_any: bool) -> None:
-    if not 0 <= port <= 65535:
-        raise SimError(f"simpower --listen: port {port} out of range")
-    if listen_any or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise SimError(f"simpower --listen: refusing to listen on {host}: not a loopback address "
-                       "(use --listen-any)")
-
-
 class SimPowerHttp:
     """The HTTP power switch for one simulator; ``start()`` / ``stop()``; ``url`` once started."""
 

@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ConfigError
+from hil.inputfile import read_regular
 from hil.report.model import OUTCOMES, SCHEMA, Header, Measurement, TestResult, parse_time
+
+# A night of a few hundred tests is a few MiB; anything near this is not a run record.
+MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 
 class _Line:
@@ -78,14 +82,7 @@ def _nonfinite(f: float) -> str:
 
 def _read_lines(file: Path) -> tuple[list[_Line], list[str]]:
     """Parse every JSON line; tolerate (and note) a cut last line only."""
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: no such run record") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{file}: a directory, not a run record") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    raw = read_regular(file, MAX_RECORD_BYTES, "run record")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

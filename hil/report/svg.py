@@ -91,37 +91,85 @@ def _view(points: list[Point]) -> tuple[float, float]:
     return view_lo, view_hi
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A chart's plot area: where columns and values land, and the parts every chart draws."""
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    columns: int
+    lo: float
+    hi: float
+    font: int                    # tick label size; the title is two points larger
+
+    @property
+    def pw(self) -> float:
+        return self.width - self.left - self.right
+
+    @property
+    def ph(self) -> float:
+        return self.height - self.top - self.bottom
+
+    @property
+    def step(self) -> float:
+        return self.pw / max(self.columns, 1)
+
+    def x(self, i: int) -> float:
+        return self.left + self.step * (i + 0.5)
+
+    def y(self, v: float) -> float:
+        v = min(max(v, self.lo), self.hi)
+        span = self.hi - self.lo if self.hi > self.lo else 1
+        return self.top + self.ph * (1 - (v - self.lo) / span)
+
+    def head(self, title: str, subtitle: str) -> list[str]:
+        w, h, ty = self.width, self.height, self.font + 5
+        out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+               f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+               f'<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>',
+               f'<text x="{self.left}" y="{ty}" font-size="{self.font + 2}" font-weight="bold" '
+               f'fill="#222">{escape(title)}</text>']
+        if subtitle:
+            out.append(f'<text x="{w - self.right}" y="{ty}" font-size="10" fill="#555" '
+                       f'text-anchor="end">{escape(subtitle)}</text>')
+        return out
+
+    def axes(self, unit: str, ticks: int, labels: list[str], label_every: int) -> list[str]:
+        """The y axis with round ticks and grid lines, the x axis with every so many labels."""
+        left, top, pw, ph = self.left, self.top, self.pw, self.ph
+        out = [f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#888"/>',
+               f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#888"/>']
+        for t in _nice_ticks(self.lo, self.hi, unit, n=ticks):
+            ty = self.y(t)
+            out.append(f'<line x1="{left - 4}" x2="{left + pw}" y1="{ty:.1f}" y2="{ty:.1f}" '
+                       f'stroke="#e8e8e8"/>')
+            out.append(f'<text x="{left - 6}" y="{ty + 3:.1f}" font-size="{self.font}" '
+                       f'fill="#444" text-anchor="end">{escape(axis_text(t, unit))}</text>')
+        every = max(1, math.ceil(self.columns / label_every))
+        for i, label in enumerate(labels):
+            if i % every == 0 or i == len(labels) - 1:
+                out.append(f'<text x="{self.x(i):.1f}" y="{top + ph + 13}" font-size="9" '
+                           f'fill="#444" text-anchor="middle">{escape(label)}</text>')
+        return out
+
+
 def line_chart(title: str, unit: str, points: list[Point], subtitle: str = "") -> str:
     """One chart. Points with value None leave a gap in the line."""
     if not any(p.value is not None for p in points):
         return ""
     lo, hi = _view(points)
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-    n = len(points)
-    step = pw / max(n, 1)
-
-    def x(i: int) -> float:
-        return LEFT + step * (i + 0.5)
-
-    def y(v: float) -> float:
-        v = min(max(v, lo), hi)
-        return TOP + ph * (1 - (v - lo) / (hi - lo if hi > lo else 1))
-
-    out = [f'<svg width="{W}" height="{H}" '
-           f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">',
-           f'<title>{escape(title)}</title>',
-           f'<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>',
-           f'<text x="{LEFT}" y="15" font-size="12" font-weight="bold" fill="#222">'
-           f'{escape(title)}</text>']
-    if subtitle:
-        out.append(f'<text x="{W - RIGHT}" y="15" font-size="10" fill="#555" '
-                   f'text-anchor="end">{escape(subtitle)}</text>')
+    f = _Frame(W, H, LEFT, RIGHT, TOP, BOTTOM, len(points), lo, hi, font=10)
+    x, y, step = f.x, f.y, f.step
+    out = f.head(title, subtitle)
     # Limit band per night: the allowed region in green, each limit as a dashed line.
     for i, p in enumerate(points):
         if p.low is None and p.high is None:
             continue
         top = y(p.high) if p.high is not None else TOP
-        bottom = y(p.low) if p.low is not None else TOP + ph
+        bottom = y(p.low) if p.low is not None else TOP + f.ph
         x0 = LEFT + step * i
         out.append(f'<rect x="{x0:.1f}" y="{top:.1f}" width="{step:.1f}" '
                    f'height="{max(bottom - top, 0):.1f}" fill="{BAND_COLOUR}" fill-opacity="0.12"/>')
@@ -129,20 +177,7 @@ def line_chart(title: str, unit: str, points: list[Point], subtitle: str = "") -
             if limit is not None and lo <= limit <= hi:
                 out.append(f'<line x1="{x0:.1f}" x2="{x0 + step:.1f}" y1="{y(limit):.1f}" '
                            f'y2="{y(limit):.1f}" stroke="{BAND_COLOUR}" stroke-dasharray="4 3"/>')
-    # Axes and ticks.
-    out.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}" stroke="#888"/>')
-    out.append(f'<line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" y2="{TOP + ph}" stroke="#888"/>')
-    for t in _nice_ticks(lo, hi, unit):
-        ty = y(t)
-        out.append(f'<line x1="{LEFT - 4}" x2="{LEFT + pw}" y1="{ty:.1f}" y2="{ty:.1f}" '
-                   f'stroke="#e4e4e4"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{ty + 3:.1f}" font-size="10" fill="#444" '
-                   f'text-anchor="end">{escape(axis_text(t, unit))}</text>')
-    every = max(1, math.ceil(n / 10))
-    for i, p in enumerate(points):
-        if i % every == 0 or i == n - 1:
-            out.append(f'<text x="{x(i):.1f}" y="{TOP + ph + 14}" font-size="9" fill="#444" '
-                       f'text-anchor="middle">{escape(p.x_label)}</text>')
+    out += f.axes(unit, 4, [p.x_label for p in points], label_every=10)
     # The line, broken where a night has no value.
     segment: list[str] = []
     segments: list[list[str]] = []
@@ -169,7 +204,7 @@ def line_chart(title: str, unit: str, points: list[Point], subtitle: str = "") -
             paint = f'fill="{BAD_COLOUR if p.ok is False else OK_COLOUR}"'
         out.append(f'<circle cx="{x(i):.1f}" cy="{y(p.value):.1f}" r="3.6" {paint}>'
                    f'<title>{escape(tip)}</title></circle>')
-    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{H - 6}" font-size="9" fill="#666" '
+    out.append(f'<text x="{LEFT + f.pw / 2:.1f}" y="{H - 6}" font-size="9" fill="#666" '
                f'text-anchor="middle">night (oldest left); green band = limits; '
                f'red = out of limits; hollow = rig broken</text>')
     out.append("</svg>")
@@ -193,41 +228,10 @@ def multi_chart(title: str, unit: str, x_labels: list[str], series: list[Series]
     values = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
     if not values:
         return ""
-    left, right, top, bottom = 64, 8, 20, 18
     lo, hi = _view([Point("", v) for v in values])
-    pw, ph = width - left - right, height - top - bottom
-    n = max(len(x_labels), 1)
-    step = pw / n
-
-    def x(i: int) -> float:
-        return left + step * (i + 0.5)
-
-    def y(v: float) -> float:
-        v = min(max(v, lo), hi)
-        return top + ph * (1 - (v - lo) / (hi - lo if hi > lo else 1))
-
-    out = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
-           f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-           f'<text x="{left}" y="13" font-size="11" font-weight="bold" fill="#222">'
-           f'{escape(title)}</text>']
-    if subtitle:
-        out.append(f'<text x="{width - right}" y="13" font-size="10" fill="#555" '
-                   f'text-anchor="end">{escape(subtitle)}</text>')
-    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#888"/>')
-    out.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" '
-               f'stroke="#888"/>')
-    for t in _nice_ticks(lo, hi, unit, n=3):
-        ty = y(t)
-        out.append(f'<line x1="{left - 3}" x2="{left + pw}" y1="{ty:.1f}" y2="{ty:.1f}" '
-                   f'stroke="#ececec"/>')
-        out.append(f'<text x="{left - 5}" y="{ty + 3:.1f}" font-size="9" fill="#444" '
-                   f'text-anchor="end">{escape(axis_text(t, unit))}</text>')
-    every = max(1, math.ceil(n / 8))
-    for i, label in enumerate(x_labels):
-        if i % every == 0 or i == n - 1:
-            out.append(f'<text x="{x(i):.1f}" y="{height - 5}" font-size="9" fill="#444" '
-                       f'text-anchor="middle">{escape(label)}</text>')
+    f = _Frame(width, height, 64, 8, 20, 18, max(len(x_labels), 1), lo, hi, font=9)
+    x, y, step = f.x, f.y, f.step
+    out = f.head(title, subtitle) + f.axes(unit, 3, x_labels, label_every=8)
     # Rigs side by side within a night's column, so equal values on one night stay visible.
     spread = min(step * 0.5, 6.0 * (len(series) - 1))
     for k, s in enumerate(series):

@@ -6,7 +6,7 @@ status line as the text, its code); a reboot drops every handle.
 from __future__ import annotations
 
 from hil.agent.client import AgentClient
-from hil.board.state import BoardEvents, RebootCause
+from hil.board.state import BoardEvents
 from hil.device.api import KpuDriver, KpuHandle, Unsupported
 from hil.errors import KpuError, KpuLoadError
 from hil.steps import Steps
@@ -21,16 +21,6 @@ class AgentKpu(KpuDriver):
         self.steps = steps
         self._loaded: dict[int, KpuHandle] = {}
         events.subscribe(self)
-
-    def rebooted(self, cause: RebootCause) -> None:
-        self._loaded.clear()
-
-    def reconnected(self) -> None:
-        pass
-
-    @property
-    def loaded(self) -> tuple[KpuHandle, ...]:
-        return tuple(self._loaded.values())
 
     def load(self, source: str | int, timeout: float = 120.0) -> KpuHandle:
         if isinstance(source, bool) or not isinstance(source, (str, int)):

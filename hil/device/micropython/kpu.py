@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hil.board.state import RebootCause
 from hil.device.api import KpuDriver, KpuHandle
 from hil.device.micropython.code import device as code
 from hil.device.micropython.repl import Repl
@@ -37,17 +36,6 @@ class MaixPyKpu(KpuDriver):
         self._next = 1
         self._loaded: dict[int, KpuHandle] = {}
         repl.events.subscribe(self)
-
-    # -- board events: the interpreter restarted, every task is gone ------------------------------
-    def rebooted(self, cause: RebootCause) -> None:
-        self._loaded.clear()
-
-    def reconnected(self) -> None:
-        pass
-
-    @property
-    def loaded(self) -> tuple[KpuHandle, ...]:
-        return tuple(self._loaded.values())
 
     def _load_error(self, exc: ReplError, model: str) -> KpuLoadError:
         text = exc.message

@@ -13,25 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from hil.drivers.registry import Registry
-from hil.drivers.schema import Options, read_options
+from hil.drivers.schema import Options, OptionsSpec, read_options
 from hil.tomlcheck import Table
 
 EMULATORS: Registry = Registry("emulator", "hil.drivers.emulator", "k210_hil.emulators")
 
 
 @dataclass(frozen=True)
-class EmulatorSpec:
+class EmulatorSpec(OptionsSpec):
     """A rig's emulator table: which emulator, and its options (``spec.binary`` reads one)."""
     kind: str
     options: Options = field(default_factory=Options)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name == "options":
-            raise AttributeError(name)
-        try:
-            return self.options[name]
-        except KeyError:
-            raise AttributeError(f"emulator {self.kind!r} has no option {name!r}") from None
+    _label = "emulator"
 
 
 class Emulator:

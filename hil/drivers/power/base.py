@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hil.drivers.registry import Registry
-from hil.drivers.schema import REQUIRED, Key, Options, pause, read_options, seconds
+from hil.drivers.schema import REQUIRED, Key, Options, OptionsSpec, pause, read_options, seconds
 from hil.errors import PowerError
 from hil.tomlcheck import Table
 
@@ -38,18 +38,11 @@ def _quiet(_: str) -> None:
 
 
 @dataclass(frozen=True)
-class PowerSpec:
+class PowerSpec(OptionsSpec):
     """The [power] table: the driver's name and its options (``spec.off_time`` reads an option)."""
     driver: str
     options: Options = field(default_factory=Options)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name == "options":
-            raise AttributeError(name)
-        try:
-            return self.options[name]
-        except KeyError:
-            raise AttributeError(f"power driver {self.driver!r} has no option {name!r}") from None
+    _label = "power driver"
 
 
 @dataclass(frozen=True)
@@ -126,6 +119,16 @@ class PowerDriver:
     def console_url(self) -> str | None:
         """The console's URL now, when this driver decides it (an emulator); else None."""
         return None
+
+    def _run(self, what: str, fn: Callable[[], object],
+             errors: type[Exception] | tuple[type[Exception], ...]) -> None:
+        """Do one step, noted in the serial log; ``errors`` it raises become one PowerError line
+        naming the rig and the step."""
+        self.note(f"power {self.name}: {what}")
+        try:
+            fn()
+        except errors as exc:
+            raise PowerError(f"rig {self.rig_name}: {self.name} power {what}: {exc}") from None
 
     def _unsupported(self, what: str) -> PowerError:
         return PowerError(f"rig {self.rig_name}: power driver {self.name!r} cannot {what}")

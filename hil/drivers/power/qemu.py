@@ -66,11 +66,7 @@ class QemuPower(PowerDriver):
 
     def _do(self, what: str, fn: Callable[[], object]) -> None:
         from hil.agent.qemu import QemuError
-        self.note(f"power qemu: {what}")
-        try:
-            fn()
-        except QemuError as exc:
-            raise PowerError(f"rig {self.rig_name}: qemu power {what}: {exc}") from None
+        self._run(what, fn, QemuError)
 
     def start(self) -> str:
         """Build (or reuse) the firmware and start the emulator; its console URL."""

@@ -46,11 +46,7 @@ class SimPower(PowerDriver):
         self.off_time = off_time
 
     def _call(self, what: str, fn: Callable[[], object]) -> None:
-        self.note(f"power sim: {what}")
-        try:
-            fn()
-        except HilError as exc:
-            raise PowerError(f"rig {self.rig_name}: sim power {what}: {exc}") from None
+        self._run(what, fn, HilError)
 
     def on(self) -> None:
         self._call("on", lambda: self.client.power(True))
